@@ -1,0 +1,24 @@
+//! Kubernetes API knowledge for podway, as pure functions over plain data.
+//!
+//! Nothing here does I/O. The API server, the controllers and the tests all call into it.
+//!
+//! - [`status`]: the `metav1.Status` errors every failure becomes.
+//! - [`validation`]: field errors with Kubernetes' wording, name rules.
+//! - [`meta`]: reading and writing `metadata` on untyped objects.
+//! - [`selector`]: label and field selectors.
+//! - [`patch`]: JSON merge patch, JSON patch, strategic merge patch.
+//! - [`protobuf`]: Kubernetes protobuf request bodies decoded to JSON.
+//! - [`table`]: server-side printing (`meta.k8s.io/v1 Table`) with kubectl's columns.
+//! - [`duration`]: Go's `HumanDuration`, the AGE column.
+//! - [`service`]: Service defaulting and validation.
+#![warn(missing_docs)]
+
+pub mod duration;
+pub mod meta;
+pub mod patch;
+pub mod protobuf;
+pub mod selector;
+pub mod service;
+pub mod status;
+pub mod table;
+pub mod validation;

@@ -1,0 +1,1 @@
+//! See lib.rs. Being written.

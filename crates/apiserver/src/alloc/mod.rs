@@ -1,0 +1,1 @@
+//! IP and port allocators for Services. Being written.

@@ -1,0 +1,2 @@
+//! The podway binary. Being written.
+fn main() {}
