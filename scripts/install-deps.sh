@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh run    what `make up` needs
 #   scripts/install-deps.sh test   what `make test` needs too (etcd, the Python client, ...)
 set -euo pipefail
-want=(ca-certificates curl iproute2 sqlite3)
+want=(ca-certificates curl iproute2 sqlite3 protobuf-compiler)
 if [ "${1:-run}" = test ]; then
   want+=(etcd-server dnsutils nftables python3 python3-pip)
 fi

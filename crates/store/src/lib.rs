@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 pub mod etcd;
+mod keys;
 pub mod sqlite;
 
 /// A store-wide revision. Revision 0 means "nothing written yet".
