@@ -1,9 +1,9 @@
 //! Label and field selectors, as the API server parses and applies them.
 //!
-//! - [`LabelSelector`]: `?labelSelector=app=web,tier in (db,cache)`, a `metav1.LabelSelector`
+//! - [`LabelSelector`] reads `?labelSelector=app=web,tier in (db,cache)`, a `metav1.LabelSelector`
 //!   (`spec.selector` of Deployments and ReplicaSets), or a plain map (`spec.selector` of a
 //!   Service). It matches a `BTreeMap` of labels, the shape [`crate::meta::labels`] returns.
-//! - [`FieldSelector`]: `?fieldSelector=metadata.name=web,involvedObject.kind=Pod`.
+//! - [`FieldSelector`] reads `?fieldSelector=metadata.name=web,involvedObject.kind=Pod`.
 //!
 //! Parsing follows apimachinery's `labels.Parse` and `fields.ParseSelector` token for token,
 //! and the errors carry Kubernetes' wording, because kubectl prints them verbatim after
