@@ -1,1 +1,0 @@
-//! See lib.rs. Being written.
