@@ -11,6 +11,7 @@
 //! - [`table`]: server-side printing (`meta.k8s.io/v1 Table`) with kubectl's columns.
 //! - [`duration`]: Go's `HumanDuration`, the AGE column.
 //! - [`service`]: Service defaulting and validation.
+//! - [`workload`]: Pod, Deployment and ReplicaSet defaulting and validation.
 #![warn(missing_docs)]
 
 pub mod duration;
@@ -22,3 +23,4 @@ pub mod service;
 pub mod status;
 pub mod table;
 pub mod validation;
+pub mod workload;

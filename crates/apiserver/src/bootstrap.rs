@@ -1,0 +1,91 @@
+//! What every cluster has from its first second: the system namespaces, their `default`
+//! ServiceAccounts, the `kubernetes` Service at the first service IP and `kube-dns` at the tenth.
+//! Created through the normal create path, so defaulting and allocation apply; existing objects
+//! are left as they are (a restart changes nothing).
+
+use podway_api::status::ApiError;
+use serde_json::{json, Value};
+
+use crate::handlers::write::create_object;
+use crate::handlers::Api;
+
+/// The system namespaces.
+pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Create what is missing.
+pub async fn seed(api: &Api, service_ip: &str, dns_ip: &str, api_port: u16) -> Result<(), ApiError> {
+    for ns in NAMESPACES {
+        ensure(api, "", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            api,
+            "",
+            "serviceaccounts",
+            ns,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
+        )
+        .await?;
+    }
+    ensure(
+        api,
+        "",
+        "services",
+        "default",
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kubernetes", "namespace": "default",
+                            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+               "spec": {"clusterIP": service_ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}]}}),
+    )
+    .await?;
+    ensure(
+        api,
+        "",
+        "services",
+        "kube-system",
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                            "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}},
+               "spec": {"clusterIP": dns_ip, "selector": {"k8s-app": "kube-dns"},
+                        "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                                  {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                                  {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn ensure(api: &Api, group: &str, plural: &str, namespace: &str, obj: Value) -> Result<(), ApiError> {
+    let s = api.strategy(group, plural).expect("bootstrap kinds are served").clone();
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    if api.cache.get(&s.info().key(namespace, &name)).is_some() {
+        return Ok(());
+    }
+    match create_object(api, s.as_ref(), namespace, obj, Vec::new(), false).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The first and tenth addresses of the service range: the `kubernetes` and `kube-dns` IPs.
+pub fn well_known_ips(cidr: &str) -> Result<(String, String), String> {
+    let (base, bits) = cidr.split_once('/').ok_or_else(|| format!("{cidr} is not a CIDR"))?;
+    let base: std::net::Ipv4Addr = base.parse().map_err(|_| format!("{base} is not an IPv4 address"))?;
+    let bits: u32 = bits.parse().map_err(|_| format!("{bits} is not a prefix length"))?;
+    if !(8..=28).contains(&bits) {
+        return Err(format!("prefix /{bits} must be between /8 and /28"));
+    }
+    let network = u32::from(base) & (u32::MAX << (32 - bits));
+    let ip = |n: u32| std::net::Ipv4Addr::from(network + n).to_string();
+    Ok((ip(1), ip(10)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_ips_are_first_and_tenth_of_the_range() {
+        assert_eq!(well_known_ips("10.96.0.0/12").unwrap(), ("10.96.0.1".into(), "10.96.0.10".into()));
+        assert!(well_known_ips("10.96.0.0").is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Wiring the engine together: PKI, store, cache, registry, discovery, OpenAPI, listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use podway_store::Store;
+use tokio::net::TcpListener;
+
+use crate::{bootstrap, cache, discovery, handlers, openapi, registry, server};
+pub use crate::pki::Pki;
+pub use crate::registry::ServiceSettings;
+
+
+/// How to run the API server.
+pub struct Config {
+    /// Where to listen, e.g. `127.0.0.1:6443` (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Where certificates live (`<data dir>/pki`).
+    pub pki_dir: PathBuf,
+    /// Extra names/IPs for the serving certificate.
+    pub extra_names: Vec<String>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Service IP range and NodePort range.
+    pub services: ServiceSettings,
+}
+
+/// A started API server.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its certificates and token.
+    pub pki: Pki,
+    /// The engine, for in-process callers (tests, benchmarks).
+    pub api: Arc<handlers::Api>,
+}
+
+/// Start the API server; it serves until `shutdown` resolves.
+pub async fn start(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<Running> {
+    let pki = Pki::load_or_create(&config.pki_dir, &config.extra_names)?;
+    let acceptor = server::tls_acceptor(&pki)?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+
+    let (service_ip, dns_ip) = bootstrap::well_known_ips(&config.services.cluster_ip_range)
+        .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", config.services.cluster_ip_range))?;
+    let registry = registry::Registry::new(config.services.clone());
+    let cache = cache::WatchCache::start(config.store.clone()).await.context("reading the store")?;
+    for s in registry.all() {
+        let (items, _) = cache.list(&s.info().key_prefix());
+        let objects: Vec<serde_json::Value> = items.iter().map(|o| (**o).clone()).collect();
+        s.restore(&objects);
+    }
+    let discovery = discovery::Discovery::new(&registry);
+    let openapi = openapi::OpenApiDocuments::build(&openapi_kinds(&registry));
+    let api = Arc::new(handlers::Api { registry, store: config.store, cache, discovery, openapi });
+    bootstrap::seed(&api, &service_ip, &dns_ip, addr.port()).await.map_err(|e| anyhow::anyhow!("bootstrap: {}", e.message))?;
+
+    let serving = api.clone();
+    let token = pki.token.clone();
+    tokio::spawn(async move { server::serve(listener, acceptor, serving, token, shutdown).await });
+    Ok(Running { addr, pki, api })
+}
+
+/// The OpenAPI description of every served kind.
+fn openapi_kinds(registry: &registry::Registry) -> Vec<openapi::OpenApiKind> {
+    registry
+        .all()
+        .iter()
+        .filter_map(|s| {
+            let i = s.info();
+            let schema = schema_fn(i.group, i.kind)?;
+            Some(openapi::OpenApiKind {
+                group: i.group,
+                version: i.version,
+                kind: i.kind,
+                plural: i.plural,
+                namespaced: i.namespaced,
+                subresources: subresource_names(i.subresources),
+                schema,
+            })
+        })
+        .collect()
+}
+
+fn subresource_names(subs: &[registry::Subresource]) -> &'static [&'static str] {
+    // Built once at start; leaking keeps the OpenAPI description's 'static shape simple.
+    Box::leak(subs.iter().map(|s| s.name()).collect::<Vec<_>>().into_boxed_slice())
+}
+
+/// The typed schema of a served kind, from k8s-openapi.
+fn schema_fn(group: &str, kind: &str) -> Option<fn(&mut schemars::SchemaGenerator) -> schemars::Schema> {
+    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coordination, core::v1 as core};
+    use k8s_openapi::api::{discovery::v1 as discovery, events::v1 as events, networking::v1 as networking};
+    use schemars::JsonSchema;
+    Some(match (group, kind) {
+        ("", "Namespace") => core::Namespace::json_schema,
+        ("", "Node") => core::Node::json_schema,
+        ("", "Pod") => core::Pod::json_schema,
+        ("", "Service") => core::Service::json_schema,
+        ("", "Endpoints") => core::Endpoints::json_schema,
+        ("", "ConfigMap") => core::ConfigMap::json_schema,
+        ("", "Secret") => core::Secret::json_schema,
+        ("", "ServiceAccount") => core::ServiceAccount::json_schema,
+        ("", "Event") => core::Event::json_schema,
+        ("apps", "Deployment") => apps::Deployment::json_schema,
+        ("apps", "ReplicaSet") => apps::ReplicaSet::json_schema,
+        ("discovery.k8s.io", "EndpointSlice") => discovery::EndpointSlice::json_schema,
+        ("networking.k8s.io", "Ingress") => networking::Ingress::json_schema,
+        ("networking.k8s.io", "IngressClass") => networking::IngressClass::json_schema,
+        ("events.k8s.io", "Event") => events::Event::json_schema,
+        ("coordination.k8s.io", "Lease") => coordination::Lease::json_schema,
+        _ => return None,
+    })
+}

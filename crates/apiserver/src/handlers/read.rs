@@ -1,0 +1,265 @@
+//! get, list and watch, served from the watch cache; Tables for kubectl's human output.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::Response;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use podway_api::meta;
+use podway_api::selector::{FieldSelector, LabelSelector};
+use podway_api::status::ApiError;
+use podway_api::table;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::object::{key, not_found, with_type};
+use super::{Api, Call};
+use crate::cache::{Change, ChangeType};
+use crate::registry::Strategy;
+use crate::request::ResourcePath;
+use crate::response::{self, Body};
+
+/// Label and field selectors of a list or watch.
+pub struct Filter {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    /// From `labelSelector` and `fieldSelector`; unsupported fields are a 400, as upstream.
+    pub fn from_query(s: &dyn Strategy, call: &Call) -> Result<Filter, ApiError> {
+        let labels = match call.query.get("labelSelector").filter(|v| !v.is_empty()) {
+            Some(q) => Some(LabelSelector::parse(q).map_err(|e| ApiError::bad_request(e.to_string()))?),
+            None => None,
+        };
+        let fields = match call.query.get("fieldSelector").filter(|v| !v.is_empty()) {
+            Some(q) => {
+                let f = FieldSelector::parse(q).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                // A field is supported if the strategy answers for it on an empty object.
+                for name in f.requirements().iter().map(|r| r.field.as_str()) {
+                    if !matches!(name, "metadata.name" | "metadata.namespace") && s.field(&json!({}), name).is_none() {
+                        return Err(ApiError::bad_request(format!("field label not supported: {name}")));
+                    }
+                }
+                Some(f)
+            }
+            None => None,
+        };
+        Ok(Filter { labels, fields })
+    }
+
+    /// Whether `obj` is selected.
+    pub fn matches(&self, s: &dyn Strategy, obj: &Value) -> bool {
+        if let Some(l) = &self.labels {
+            if !l.matches(&meta::labels(obj)) {
+                return false;
+            }
+        }
+        if let Some(f) = &self.fields {
+            let get = |field: &str| match field {
+                "metadata.name" => Some(meta::name(obj).to_string()),
+                "metadata.namespace" => Some(meta::namespace(obj).to_string()),
+                other => s.field(obj, other),
+            };
+            if !f.matches(get) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn wants_table(call: &Call) -> bool {
+    call.accept.split(',').any(|a| a.contains("as=Table"))
+}
+
+/// GET of one object.
+pub fn get(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
+    let obj = api.cache.get(&key(s, rp)).ok_or_else(|| not_found(s, rp))?;
+    if wants_table(call) {
+        let rv = meta::resource_version(&obj).to_string();
+        return Ok(table_response(&to_table(s, &[obj], &rv, call)));
+    }
+    Ok(response::json(200, &with_type(s, &obj)))
+}
+
+/// GET of a collection.
+pub async fn list(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
+    let filter = Filter::from_query(s, call)?;
+    let (items, revision) = api.cache.list(&s.info().namespace_prefix(&rp.namespace));
+    let items: Vec<Arc<Value>> = items.into_iter().filter(|o| filter.matches(s, o)).collect();
+    let rv = revision.to_string();
+    if wants_table(call) {
+        return Ok(table_response(&to_table(s, &items, &rv, call)));
+    }
+    let list = json!({
+        "kind": s.info().list_kind(),
+        "apiVersion": s.info().api_version(),
+        "metadata": {"resourceVersion": rv},
+        "items": items.iter().map(|o| with_type(s, o)).collect::<Vec<_>>(),
+    });
+    Ok(response::json(200, &list))
+}
+
+fn table_response(t: &Value) -> Response<Body> {
+    response::bytes(200, "application/json;as=Table;v=v1;g=meta.k8s.io", serde_json::to_vec(t).unwrap_or_default())
+}
+
+/// A `meta.k8s.io/v1 Table` of `items`, rows carrying what `includeObject` asks for.
+pub fn to_table(s: &dyn Strategy, items: &[Arc<Value>], rv: &str, call: &Call) -> Value {
+    let info = s.info();
+    let now = jiff::Timestamp::now();
+    let include = call.query.get("includeObject").unwrap_or("Metadata");
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let mut row = json!({"cells": table::cells(info.group, info.plural, o, now)});
+            match include {
+                "None" => {}
+                "Object" => row["object"] = with_type(s, o),
+                _ => row["object"] = partial_metadata(o),
+            }
+            row
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": table::columns(info.group, info.plural),
+        "rows": rows,
+    })
+}
+
+fn partial_metadata(o: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+/// How long a watch lasts without `timeoutSeconds`: the real server picks 30-60 minutes.
+const DEFAULT_WATCH: Duration = Duration::from_secs(45 * 60);
+
+/// GET with `watch=true`: a stream of WatchEvents.
+pub async fn watch(api: &Arc<Api>, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
+    let filter = Filter::from_query(s, call)?;
+    let prefix = s.info().namespace_prefix(&rp.namespace);
+    let table = wants_table(call);
+    let timeout = call.query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_WATCH);
+    let rv = call.query.get("resourceVersion").unwrap_or("");
+
+    // What to send first, and from where the live feed continues.
+    let (initial, mut last, mut live) = if rv.is_empty() || rv == "0" {
+        let (items, revision, live) = api.cache.list_and_subscribe(&prefix);
+        let added: Vec<(ChangeType, Arc<Value>)> =
+            items.into_iter().filter(|o| filter.matches(s, o)).map(|o| (ChangeType::Added, o)).collect();
+        (added, revision, live)
+    } else {
+        let after: i64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
+        match api.cache.subscribe(after) {
+            Ok(sub) => {
+                let mut events = Vec::new();
+                let mut last = after;
+                for c in sub.backlog {
+                    last = c.revision;
+                    if let Some(e) = select(&c, &prefix, &filter, s) {
+                        events.push(e);
+                    }
+                }
+                (events, last.max(after), sub.live)
+            }
+            Err(oldest) => {
+                let status = ApiError::expired(format!("too old resource version: {after} ({oldest})")).to_status();
+                let line = format!("{}\n", json!({"type": "ERROR", "object": status}));
+                let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+                let _ = tx.try_send(Bytes::from(line));
+                return Ok(stream_response(rx, table));
+            }
+        }
+    };
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let strategy = api.strategy(s.info().group, s.info().plural).cloned().expect("strategy of a served kind");
+    let query_call = Call {
+        method: call.method.clone(),
+        query: call.query.clone(),
+        accept: call.accept.clone(),
+        content_type: String::new(),
+        body: Bytes::new(),
+        headers: http::HeaderMap::new(),
+    };
+    tokio::spawn(async move {
+        let s = strategy.as_ref();
+        let encode = |kind: ChangeType, obj: &Arc<Value>| -> Bytes {
+            let object = if table {
+                to_table(s, std::slice::from_ref(obj), meta::resource_version(obj), &query_call)
+            } else {
+                with_type(s, obj)
+            };
+            Bytes::from(format!("{}\n", json!({"type": kind.as_str(), "object": object})))
+        };
+        for (kind, obj) in &initial {
+            if tx.send(encode(*kind, obj)).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = tx.closed() => return,
+                msg = live.recv() => match msg {
+                    Ok(c) => {
+                        if c.revision <= last {
+                            continue;
+                        }
+                        last = c.revision;
+                        if let Some((kind, obj)) = select(&c, &prefix, &filter, s) {
+                            if tx.send(encode(kind, &obj)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    // Too slow to keep up: end the watch; clients relist and watch again.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    Ok(stream_response(rx, table))
+}
+
+/// The event a watcher with `filter` sees for change `c`, if any. An object that stops
+/// matching is DELETED for this watcher; one that starts matching is ADDED.
+fn select(c: &Change, prefix: &str, filter: &Filter, s: &dyn Strategy) -> Option<(ChangeType, Arc<Value>)> {
+    if !c.key.starts_with(prefix) {
+        return None;
+    }
+    let now = filter.matches(s, &c.object);
+    let before = c.prev.as_ref().is_some_and(|p| filter.matches(s, p));
+    match c.kind {
+        ChangeType::Added if now => Some((ChangeType::Added, c.object.clone())),
+        ChangeType::Deleted if now || before => Some((ChangeType::Deleted, c.object.clone())),
+        ChangeType::Modified => match (before, now) {
+            (true, true) => Some((ChangeType::Modified, c.object.clone())),
+            (false, true) => Some((ChangeType::Added, c.object.clone())),
+            (true, false) => Some((ChangeType::Deleted, c.object.clone())),
+            (false, false) => None,
+        },
+        _ => None,
+    }
+}
+
+fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, table: bool) -> Response<Body> {
+    let frames = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+    let content_type = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .expect("valid response")
+}

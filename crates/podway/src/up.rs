@@ -1,0 +1,173 @@
+//! `podway up` and `podway down`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use podway_apiserver::{Config, ServiceSettings};
+use podway_store::Store;
+
+use crate::kubeconfig;
+
+/// Options of `podway up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Where the cluster keeps its state (database, certificates, kubeconfig).
+    #[arg(long, env = "PODWAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API server port; 0 picks a free one.
+    #[arg(long, default_value_t = 6443)]
+    api_port: u16,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen_address: IpAddr,
+    /// Write the kubeconfig here instead of merging a `podway` context into ~/.kube/config.
+    #[arg(long)]
+    kubeconfig_path: Option<PathBuf>,
+    /// The store: `sqlite` (a file in the data directory) or `etcd://HOST:PORT`.
+    #[arg(long, default_value = "sqlite")]
+    datastore: String,
+    /// The ClusterIP range.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: String,
+    /// The NodePort range, `FROM-TO`.
+    #[arg(long, default_value = "30000-32767")]
+    node_port_range: String,
+}
+
+/// The data directory: the flag, else `$XDG_DATA_HOME/podway`, else `~/.local/share/podway`.
+pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d;
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("podway");
+    }
+    home().join(".local/share/podway")
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16)> {
+    let (a, b) = s.split_once('-').context("--node-port-range must look like 30000-32767")?;
+    let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+    if a == 0 || a > b {
+        bail!("--node-port-range {s}: the first port must be at least 1 and not above the last");
+    }
+    Ok((a, b))
+}
+
+async fn open_store(datastore: &str, dir: &Path) -> Result<Arc<dyn Store>> {
+    if datastore == "sqlite" {
+        let path = dir.join("state.db");
+        let store = podway_store::sqlite::SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        return Ok(Arc::new(store));
+    }
+    if let Some(rest) = datastore.strip_prefix("etcd://") {
+        let endpoint = format!("http://{rest}");
+        let store = podway_store::etcd::EtcdStore::connect(&endpoint)
+            .await
+            .with_context(|| format!("connecting to etcd at {endpoint}; is it running?"))?;
+        return Ok(Arc::new(store));
+    }
+    bail!("--datastore {datastore}: use `sqlite` or `etcd://HOST:PORT`")
+}
+
+/// Start everything, print how to use it, and wait for Ctrl-C or `podway down`.
+pub async fn run(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let dir = data_dir(args.data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pid_file = dir.join("podway.pid");
+    if let Some(pid) = running_pid(&pid_file) {
+        bail!("a cluster is already running from {} (pid {pid}); stop it with `podway down`", dir.display());
+    }
+    println!("podway {}: starting a cluster in {}", env!("CARGO_PKG_VERSION"), dir.display());
+
+    let store = open_store(&args.datastore, &dir).await?;
+    println!("  store          {}", if args.datastore == "sqlite" { format!("sqlite {}", dir.join("state.db").display()) } else { args.datastore.clone() });
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut api_shutdown = shutdown_rx.clone();
+    let config = Config {
+        listen: SocketAddr::new(args.listen_address, args.api_port),
+        pki_dir: dir.join("pki"),
+        extra_names: vec![args.listen_address.to_string()],
+        store,
+        services: ServiceSettings { cluster_ip_range: args.service_cidr.clone(), node_port_range: parse_port_range(&args.node_port_range)? },
+    };
+    let running = podway_apiserver::start(config, async move {
+        let _ = api_shutdown.wait_for(|s| *s).await;
+    })
+    .await?;
+    let server = format!("https://{}", running.addr);
+    println!("  api server     {server}");
+
+    let own = kubeconfig::render(&server, &running.pki);
+    kubeconfig::write(&dir.join("kubeconfig"), &own)?;
+    let kubeconfig_note = match &args.kubeconfig_path {
+        Some(p) => {
+            kubeconfig::write(p, &own)?;
+            format!("kubectl --kubeconfig {} get nodes", p.display())
+        }
+        None => {
+            let path = std::env::var_os("KUBECONFIG")
+                .and_then(|k| std::env::split_paths(&k).next())
+                .unwrap_or_else(|| home().join(".kube/config"));
+            kubeconfig::merge_into(&path, &own)?;
+            println!("  kubeconfig     context \"podway\" in {}", path.display());
+            "kubectl get all -A".to_string()
+        }
+    };
+    std::fs::write(&pid_file, std::process::id().to_string())?;
+    println!("ready in {:.2}s. Try:\n  {kubeconfig_note}\n  kubectl create deployment web --image=nginx --replicas=2 --port=80\n  kubectl expose deployment web --type=NodePort --port=80\nStop with Ctrl-C or `podway down`.", started.elapsed().as_secs_f64());
+
+    wait_for_signal().await;
+    println!("stopping");
+    let _ = shutdown_tx.send(true);
+    let _ = std::fs::remove_file(&pid_file);
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The pid in `pid_file` if that process is alive.
+fn running_pid(pid_file: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+/// Stop the cluster running from `dir` and wait until it is gone.
+pub fn down(dir: &Path) -> Result<()> {
+    let pid_file = dir.join("podway.pid");
+    let Some(pid) = running_pid(&pid_file) else {
+        println!("no cluster is running from {}", dir.display());
+        let _ = std::fs::remove_file(&pid_file);
+        return Ok(());
+    };
+    let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+    if !status.success() {
+        bail!("could not signal pid {pid}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if Instant::now() > deadline {
+            bail!("pid {pid} did not stop within 30s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("stopped the cluster in {}", dir.display());
+    Ok(())
+}

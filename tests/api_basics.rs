@@ -1,0 +1,128 @@
+//! The API server's contract with kubectl: version, auth, discovery, errors, tables, watch.
+
+mod common;
+
+use common::{row, text, Cluster};
+
+#[test]
+fn kubectl_sees_server_version_1_32() {
+    let c = Cluster::start();
+    let out = c.ok(&["version"]);
+    assert!(out.contains("Server Version: v1.32.4"), "{out}");
+}
+
+#[test]
+fn anonymous_requests_get_401_but_health_and_version_are_public() {
+    let c = Cluster::start();
+    let (code, body) = c.curl("/api/v1/namespaces/default/pods", false);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("\"reason\":\"Unauthorized\""), "{body}");
+    assert_eq!(c.curl("/readyz", false).0, 200);
+    assert_eq!(c.curl("/version", false).0, 200);
+    let (code, body) = c.curl("/api/v1/namespaces/default/pods", true);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"kind\":\"PodList\""), "{body}");
+}
+
+#[test]
+fn system_namespaces_and_services_exist_from_the_start() {
+    let c = Cluster::start();
+    let ns = c.ok(&["get", "namespaces"]);
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert_eq!(row(&ns, name)[1], "Active", "{ns}");
+    }
+    let svc = c.ok(&["get", "svc", "-A"]);
+    let kubernetes = row(&svc, "default");
+    assert_eq!(&kubernetes[1..5], ["kubernetes", "ClusterIP", "10.96.0.1", "<none>"], "{svc}");
+    assert_eq!(kubernetes[5], "443/TCP");
+    let dns = svc.lines().find(|l| l.contains("kube-dns")).expect("kube-dns row");
+    assert!(dns.contains("10.96.0.10") && dns.contains("53/UDP,53/TCP,9153/TCP"), "{dns}");
+    let sa = c.ok(&["get", "serviceaccounts", "-n", "kube-system"]);
+    assert!(row(&sa, "default").len() >= 2, "{sa}");
+}
+
+#[test]
+fn api_resources_lists_served_kinds_with_short_names() {
+    let c = Cluster::start();
+    let out = c.ok(&["api-resources"]);
+    for (name, short) in [("services", "svc"), ("pods", "po"), ("deployments", "deploy"), ("endpoints", "ep"), ("ingresses", "ing"), ("namespaces", "ns")] {
+        let r = row(&out, name);
+        assert_eq!(r[1], short, "{out}");
+    }
+    assert!(out.contains("endpointslices") && out.contains("discovery.k8s.io/v1"), "{out}");
+}
+
+#[test]
+fn missing_objects_get_kubernetes_not_found_errors() {
+    let c = Cluster::start();
+    let err = c.fails(&["get", "pod", "nothere"]);
+    assert!(err.contains("Error from server (NotFound): pods \"nothere\" not found"), "{err}");
+    let err = c.fails(&["get", "deploy", "nothere"]);
+    assert!(err.contains("deployments.apps \"nothere\" not found"), "{err}");
+    let err = c.fails(&["get", "svc", "-n", "nowhere", "x"]);
+    assert!(err.contains("services \"x\" not found"), "{err}");
+}
+
+#[test]
+fn creating_in_a_missing_namespace_fails_and_writes_nothing() {
+    let c = Cluster::start();
+    let err = c.fails(&["create", "configmap", "cfg", "-n", "ghost", "--from-literal=a=b"]);
+    assert!(err.contains("namespaces \"ghost\" not found"), "{err}");
+    let out = c.kubectl(&["get", "configmaps", "-A"]);
+    assert!(!text(&out.stdout).contains("cfg"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn label_selectors_filter_lists() {
+    let c = Cluster::start();
+    c.ok(&["create", "configmap", "a", "--from-literal=k=v"]);
+    c.ok(&["create", "configmap", "b", "--from-literal=k=v"]);
+    c.ok(&["label", "configmap", "a", "tier=db"]);
+    let out = c.ok(&["get", "configmaps", "-l", "tier=db", "-o", "name"]);
+    assert_eq!(out.trim(), "configmap/a");
+    let out = c.ok(&["get", "configmaps", "-l", "tier!=db", "-o", "name"]);
+    assert!(out.contains("configmap/b") && !out.contains("configmap/a"), "{out}");
+    c.ok(&["label", "configmap", "a", "tier-"]);
+    let out = c.kubectl(&["get", "configmaps", "-l", "tier=db", "-o", "name"]);
+    assert_eq!(text(&out.stdout).trim(), "");
+}
+
+#[test]
+fn watch_streams_changes_after_the_list() {
+    let c = Cluster::start();
+    let mut watch = std::process::Command::new("kubectl")
+        .args(["get", "configmaps", "-w", "-o", "name", "--request-timeout=0"])
+        .env("HOME", c.home())
+        .env("KUBECONFIG", c.kubeconfig())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The initial list arrives first (kube-root-ca.crt may or may not exist: no assumption).
+    common::eventually(20, "watch to create a new configmap line", || {
+        c.ok(&["create", "configmap", &format!("w{}", std::process::id()), "--from-literal=a=b"]);
+        Some(())
+    });
+    let wanted = format!("configmap/w{}", std::process::id());
+    let got = rx.recv_timeout(std::time::Duration::from_secs(20)).ok();
+    let mut lines = vec![got.unwrap_or_default()];
+    while !lines.iter().any(|l| l == &wanted) {
+        match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(l) => lines.push(l),
+            Err(_) => break,
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(lines.iter().any(|l| l == &wanted), "watch printed {lines:?}");
+}

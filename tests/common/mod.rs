@@ -1,0 +1,237 @@
+//! The end-to-end harness: a real `podway up` in a temporary data directory, driven by the real
+//! `kubectl` with a fresh `HOME` (kubectl caches discovery for 6 h per HOME). Everything it
+//! starts is stopped and removed when the `Cluster` is dropped, even when a test fails.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running podway cluster.
+pub struct Cluster {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    extra_args: Vec<String>,
+}
+
+/// The podway binary under test.
+pub fn podway_bin() -> PathBuf {
+    std::env::var_os("PODWAY_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_podway")))
+}
+
+impl Cluster {
+    /// Start a cluster with the default (SQLite) store.
+    pub fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// Start a cluster with extra `podway up` flags.
+    pub fn start_with(extra: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new().prefix("podway-e2e-").tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let mut c = Cluster { child: None, dir, server: String::new(), extra_args: extra.iter().map(|s| s.to_string()).collect() };
+        c.boot();
+        c
+    }
+
+    /// Start (or restart) `podway up` on the same data directory.
+    pub fn boot(&mut self) {
+        let mut cmd = Command::new(podway_bin());
+        cmd.arg("up")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--api-port")
+            .arg(self.port_arg())
+            .arg("--kubeconfig-path")
+            .arg(self.kubeconfig())
+            .args(&self.extra_args)
+            .env("HOME", self.home())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn podway up");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut server = String::new();
+        let mut seen = Vec::new();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.trim().strip_prefix("api server") {
+                        server = rest.trim().to_string();
+                    }
+                    let ready = line.starts_with("ready in");
+                    seen.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                _ => {
+                    let status = child.wait();
+                    panic!("podway up exited before ready ({status:?}); it printed:\n{}", seen.join("\n"));
+                }
+            }
+        }
+        // Keep draining stdout so podway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        assert!(server.starts_with("https://"), "no api server line in: {seen:?}");
+        self.server = server;
+        self.child = Some(child);
+    }
+
+    /// The port to ask for: the one already used on a restart (kubeconfig stays valid), else 0.
+    fn port_arg(&self) -> String {
+        self.server.rsplit(':').next().filter(|p| !p.is_empty()).unwrap_or("0").to_string()
+    }
+
+    /// Kill podway with SIGKILL (a crash) and wait for it.
+    pub fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stop podway with SIGTERM and wait for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The fresh HOME kubectl runs with.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The kubeconfig podway wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// A scratch file path in the test's directory.
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// Run kubectl with this cluster's kubeconfig and a fresh HOME.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Run kubectl with `stdin` piped in.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("HOME", self.home())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("KUBECTL_EDITOR", "false")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl on PATH");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Run kubectl and return stdout, failing the test with stderr if it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Run kubectl expecting failure; return stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(!out.status.success(), "kubectl {args:?} should fail but printed:\n{}", text(&out.stdout));
+        text(&out.stderr)
+    }
+
+    /// `kubectl apply -f -` with `yaml`, returning stdout.
+    pub fn apply(&self, yaml: &str) -> String {
+        let out = self.kubectl_stdin(&["apply", "-f", "-"], Some(yaml));
+        assert!(out.status.success(), "apply failed:\n{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// An HTTPS request with curl: (status code, body). `auth` adds the admin client certificate.
+    pub fn curl(&self, path: &str, auth: bool) -> (u16, String) {
+        let pki = self.data_dir().join("pki");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(pki.join("ca.crt"));
+        if auth {
+            cmd.arg("--cert").arg(pki.join("admin.crt")).arg("--key").arg(pki.join("admin.key"));
+        }
+        let out = cmd.arg(format!("{}{path}", self.server)).output().expect("curl");
+        let all = text(&out.stdout);
+        let (body, code) = all.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Retry `check` until it returns `Some`, or fail after `secs` seconds with `what`.
+pub fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The columns of a kubectl table line, split on runs of spaces.
+pub fn columns(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+/// The table row whose first column is `name`.
+pub fn row(table: &str, name: &str) -> Vec<String> {
+    table
+        .lines()
+        .map(columns)
+        .find(|c| c.first().map(String::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("no row {name} in:\n{table}"))
+}
+
+/// A seed tutorial file from ../shared/seeds (for reference in failure messages).
+pub fn seeds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds")
+}
