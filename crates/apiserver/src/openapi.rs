@@ -1,1 +1,0 @@
-//! OpenAPI v3 documents. Being written.
