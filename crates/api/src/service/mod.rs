@@ -11,13 +11,17 @@
 
 use k8s_openapi::api::core::v1::Service;
 
+mod cluster_ips;
 mod defaults;
 mod strategy;
+mod update;
 mod validate;
 
+pub use cluster_ips::validate_cluster_ips_related_fields;
 pub use defaults::default_service;
 pub use strategy::{normalize_cluster_ips, patch_allocated_values, prepare_for_create, prepare_for_update};
-pub use validate::{validate_cluster_ips_related_fields, validate_service, validate_service_update};
+pub use update::validate_service_update;
+pub use validate::validate_service;
 
 /// The `clusterIP` of a headless Service.
 pub const CLUSTER_IP_NONE: &str = "None";

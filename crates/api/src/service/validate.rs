@@ -7,9 +7,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, SessionAffinityConfig};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
-use super::{
-    cluster_ip, cluster_ips, externally_accessible, is_headless, needs_health_check, service_type, CLUSTER_IP_NONE,
-};
+use super::{cluster_ips, externally_accessible, is_headless, needs_health_check, service_type, CLUSTER_IP_NONE};
 use crate::validation::{
     go_slice, is_dns1123_label, is_dns1123_subdomain, is_valid_port_name, is_valid_port_num, parse_ip_sloppy,
     validate_cidr, validate_ip, validate_labels, validate_object_meta, validate_qualified_name, FieldError,
@@ -22,20 +20,20 @@ const TOPOLOGY_HINTS_ANNOTATION: &str = "service.kubernetes.io/topology-aware-hi
 const TOPOLOGY_MODE_ANNOTATION: &str = "service.kubernetes.io/topology-mode";
 const LB_SOURCE_RANGES_ANNOTATION: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
 
-fn s(v: &Option<String>) -> &str {
+pub(super) fn s(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
-fn text(v: &str) -> Value {
+pub(super) fn text(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
 /// `[]string{"10.0.10.10"}`, how Kubernetes prints `clusterIPs` in errors.
-fn ips_go(svc: &Service) -> String {
+pub(super) fn ips_go(svc: &Service) -> String {
     go_slice("string", svc.spec.as_ref().and_then(|s| s.cluster_ips.as_deref()))
 }
 
-fn go_invalid(field: impl Into<String>, go_value: String, detail: &str) -> FieldError {
+pub(super) fn go_invalid(field: impl Into<String>, go_value: String, detail: &str) -> FieldError {
     FieldError::with_go_value(FieldErrorKind::Invalid, field, go_value, detail)
 }
 
@@ -143,7 +141,7 @@ pub fn validate_service(svc: &Service) -> Vec<FieldError> {
         ));
     }
 
-    errs.extend(validate_cluster_ips_related_fields(svc));
+    errs.extend(super::cluster_ips::validate_cluster_ips_related_fields(svc));
 
     for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
         let field = format!("spec.externalIPs[{i}]");
@@ -396,7 +394,7 @@ fn validate_non_special_ip(field: &str, value: &str) -> Vec<FieldError> {
     errs
 }
 
-fn validate_load_balancer_class(old: Option<&Service>, svc: &Service) -> Vec<FieldError> {
+pub(super) fn validate_load_balancer_class(old: Option<&Service>, svc: &Service) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let class = svc.spec.as_ref().and_then(|s| s.load_balancer_class.clone());
     if let Some(old) = old {
@@ -478,267 +476,6 @@ fn validate_internal_traffic_policy(svc: &Service) -> Vec<FieldError> {
         }
         _ => Vec::new(),
     }
-}
-
-/// `ValidateServiceClusterIPsRelatedFields`: `clusterIP` agrees with `clusterIPs[0]`, the IPs
-/// parse, at most one per family, families and policy have known values, and each IP
-/// matches its family. The allocator runs it before allocating, as Kubernetes does.
-pub fn validate_cluster_ips_related_fields(svc: &Service) -> Vec<FieldError> {
-    if service_type(svc) == "ExternalName" {
-        return Vec::new();
-    }
-    let spec = svc.spec.clone().unwrap_or_default();
-    let ips = cluster_ips(svc);
-    let families = spec.ip_families.clone().unwrap_or_default();
-    let mut errs = Vec::new();
-
-    if !cluster_ip(svc).is_empty() {
-        if ips.is_empty() {
-            errs.push(FieldError::required("spec.clusterIPs", ""));
-        } else if ips[0] != cluster_ip(svc) {
-            errs.push(go_invalid(
-                "spec.clusterIPs",
-                ips_go(svc),
-                "first value must match `clusterIP`",
-            ));
-        }
-    } else if !ips.is_empty() {
-        errs.push(go_invalid(
-            "spec.clusterIPs",
-            ips_go(svc),
-            "must be empty when `clusterIP` is not specified",
-        ));
-    }
-
-    let mut seen = BTreeSet::new();
-    for (i, family) in families.iter().enumerate() {
-        if !matches!(family.as_str(), "IPv4" | "IPv6") {
-            errs.push(FieldError::not_supported(
-                format!("spec.ipFamilies[{i}]"),
-                text(family),
-                &["IPv4", "IPv6"],
-            ));
-        }
-        if !seen.insert(family.clone()) {
-            errs.push(FieldError::duplicate(format!("spec.ipFamilies[{i}]"), text(family)));
-        }
-    }
-
-    if let Some(policy) = &spec.ip_family_policy {
-        if !matches!(policy.as_str(), "PreferDualStack" | "RequireDualStack" | "SingleStack") {
-            errs.push(FieldError::not_supported(
-                "spec.ipFamilyPolicy",
-                text(policy),
-                &["PreferDualStack", "RequireDualStack", "SingleStack"],
-            ));
-        }
-    }
-
-    let mut invalid_ips = false;
-    for (i, ip) in ips.iter().enumerate() {
-        if i == 0 && ip == CLUSTER_IP_NONE {
-            if ips.len() > 1 {
-                invalid_ips = true;
-                errs.push(go_invalid(
-                    "spec.clusterIPs",
-                    ips_go(svc),
-                    "'None' must be the first and only value",
-                ));
-            }
-            continue;
-        }
-        let bad = validate_ip(&format!("spec.clusterIPs[{i}]"), ip);
-        invalid_ips |= !bad.is_empty();
-        errs.extend(bad);
-    }
-    if ips.len() > 2 {
-        errs.push(go_invalid(
-            "spec.clusterIPs",
-            ips_go(svc),
-            "may only hold up to 2 values",
-        ));
-    }
-    // Further checks would only repeat what a malformed IP already says.
-    if invalid_ips {
-        return errs;
-    }
-
-    if ips.len() > 1 {
-        let v6: Vec<bool> = ips
-            .iter()
-            .map(|ip| parse_ip_sloppy(ip).is_some_and(|a| a.is_ipv6()))
-            .collect();
-        let dual = ips.len() == 2 && v6[0] != v6[1];
-        if !dual {
-            errs.push(go_invalid(
-                "spec.clusterIPs",
-                ips_go(svc),
-                "may specify no more than one IP for each IP family",
-            ));
-        }
-    }
-
-    if !is_headless(svc) && !ips.is_empty() && !families.is_empty() {
-        for (i, ip) in ips.iter().enumerate().take(families.len()) {
-            let is_v6 = parse_ip_sloppy(ip).is_some_and(|a| a.is_ipv6());
-            if families[i] == "IPv4" && is_v6 {
-                errs.push(FieldError::invalid(
-                    format!("spec.clusterIPs[{i}]"),
-                    text(ip),
-                    format!("expected an IPv4 value as indicated by `ipFamilies[{i}]`"),
-                ));
-            }
-            if families[i] == "IPv6" && !is_v6 {
-                errs.push(FieldError::invalid(
-                    format!("spec.clusterIPs[{i}]"),
-                    text(ip),
-                    format!("expected an IPv6 value as indicated by `ipFamilies[{i}]`"),
-                ));
-            }
-        }
-    }
-    errs
-}
-
-/// `ValidateServiceUpdate`: cluster IPs and IP families may not change (except to, from or
-/// on ExternalName, and when adding or dropping a secondary family), `loadBalancerClass`
-/// and `healthCheckNodePort` are fixed while they apply; then everything
-/// [`validate_service`] checks. Metadata update rules (immutable name, uid, ...) are the
-/// generic REST layer's and are not checked here.
-pub fn validate_service_update(new: &Service, old: &Service) -> Vec<FieldError> {
-    let mut errs = validate_upgrade_downgrade_cluster_ips(old, new);
-    errs.extend(validate_upgrade_downgrade_ip_families(old, new));
-    errs.extend(validate_load_balancer_class(Some(old), new));
-    let old_hc = old.spec.as_ref().and_then(|s| s.health_check_node_port).unwrap_or(0);
-    let new_hc = new.spec.as_ref().and_then(|s| s.health_check_node_port).unwrap_or(0);
-    if needs_health_check(old) && needs_health_check(new) && old_hc != new_hc {
-        errs.push(FieldError::forbidden("spec.healthCheckNodePort", "field is immutable"));
-    }
-    errs.extend(validate_service(new));
-    errs
-}
-
-fn policy_value(svc: &Service) -> Value {
-    // A nil pointer prints as the quoted string "null" in Kubernetes' messages.
-    text(
-        svc.spec
-            .as_ref()
-            .and_then(|s| s.ip_family_policy.as_deref())
-            .unwrap_or("null"),
-    )
-}
-
-fn is_single_stack(svc: &Service) -> bool {
-    svc.spec.as_ref().and_then(|s| s.ip_family_policy.as_deref()) == Some("SingleStack")
-}
-
-fn validate_upgrade_downgrade_cluster_ips(old: &Service, new: &Service) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if service_type(new) == "ExternalName" || service_type(old) == "ExternalName" {
-        return errs;
-    }
-    if is_headless(old) && is_headless(new) {
-        return errs;
-    }
-    let (old_ips, new_ips) = (cluster_ips(old), cluster_ips(new));
-    let changed = || go_invalid("spec.clusterIPs[0]", ips_go(new), "may not change once set");
-    match old_ips.len().cmp(&new_ips.len()) {
-        std::cmp::Ordering::Equal => {
-            for (i, ip) in old_ips.iter().enumerate() {
-                if ip != &new_ips[i] {
-                    errs.push(go_invalid(
-                        format!("spec.clusterIPs[{i}]"),
-                        ips_go(new),
-                        "may not change once set",
-                    ));
-                }
-            }
-        }
-        std::cmp::Ordering::Greater => {
-            if new_ips.is_empty() {
-                errs.push(go_invalid(
-                    "spec.clusterIPs[0]",
-                    ips_go(new),
-                    "primary clusterIP can not be unset",
-                ));
-            }
-            if !old_ips.is_empty() && !new_ips.is_empty() && new_ips[0] != old_ips[0] {
-                errs.push(changed());
-            }
-            if new_ips.len() == 1 && !is_single_stack(new) {
-                errs.push(FieldError::invalid(
-                    "spec.ipFamilyPolicy",
-                    policy_value(new),
-                    "must be set to 'SingleStack' when releasing the secondary clusterIP",
-                ));
-            }
-        }
-        std::cmp::Ordering::Less => {
-            if !old_ips.is_empty() && new_ips[0] != old_ips[0] {
-                errs.push(changed());
-            }
-        }
-    }
-    errs
-}
-
-fn validate_upgrade_downgrade_ip_families(old: &Service, new: &Service) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if service_type(new) == "ExternalName" || service_type(old) == "ExternalName" {
-        return errs;
-    }
-    if is_headless(old) || is_headless(new) {
-        return errs;
-    }
-    let fam = |svc: &Service| {
-        svc.spec
-            .as_ref()
-            .and_then(|s| s.ip_families.clone())
-            .unwrap_or_default()
-    };
-    let (old_f, new_f) = (fam(old), fam(new));
-    let families_go = go_slice(
-        "core.IPFamily",
-        new.spec.as_ref().and_then(|s| s.ip_families.as_deref()),
-    );
-    match old_f.len().cmp(&new_f.len()) {
-        std::cmp::Ordering::Equal => {
-            for (i, f) in old_f.iter().enumerate() {
-                if f != &new_f[i] {
-                    errs.push(go_invalid(
-                        "spec.ipFamilies[0]",
-                        families_go.clone(),
-                        "may not change once set",
-                    ));
-                }
-            }
-        }
-        std::cmp::Ordering::Greater => {
-            if cluster_ips(new).is_empty() {
-                errs.push(go_invalid(
-                    "spec.ipFamilies[0]",
-                    families_go.clone(),
-                    "primary ipFamily can not be unset",
-                ));
-            }
-            if !new_f.is_empty() && new_f[0] != old_f[0] {
-                errs.push(go_invalid("spec.ipFamilies[0]", ips_go(new), "may not change once set"));
-            }
-            if new_f.len() == 1 && !is_single_stack(new) {
-                errs.push(FieldError::invalid(
-                    "spec.ipFamilyPolicy",
-                    policy_value(new),
-                    "must be set to 'SingleStack' when releasing the secondary ipFamily",
-                ));
-            }
-        }
-        std::cmp::Ordering::Less => {
-            if !old_f.is_empty() && !new_f.is_empty() && new_f[0] != old_f[0] {
-                errs.push(go_invalid("spec.ipFamilies[0]", ips_go(new), "may not change once set"));
-            }
-        }
-    }
-    errs
 }
 
 /// Every error's `field: message` line, handy in tests and logs.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::service::default_service;
+use crate::service::{default_service, validate_service_update};
 use serde_json::json;
 
 /// A defaulted Service from JSON, as the API server holds it before validation.
