@@ -43,7 +43,7 @@ mod tests {
         for key in [&b"/a/"[..], b"/a/zzz", &[b'/', b'a', b'/', 0xff, 0xff]] {
             assert!(key < &end[..], "{key:?} must sort below {end:?}");
         }
-        assert!(&b"/a0"[..] >= &end[..]);
-        assert!(&b"/b"[..] >= &end[..]);
+        assert!(b"/a0"[..] >= end[..]);
+        assert!(b"/b"[..] >= end[..]);
     }
 }

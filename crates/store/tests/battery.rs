@@ -20,12 +20,18 @@ pub struct Backend {
 pub async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("store.db")).expect("open sqlite store");
-    Backend { store: Arc::new(store), _guard: Box::new(dir) }
+    Backend {
+        store: Arc::new(store),
+        _guard: Box::new(dir),
+    }
 }
 
 pub async fn etcd() -> Backend {
     let (server, store) = etcd_server::EtcdServer::start().await;
-    Backend { store: Arc::new(store), _guard: Box::new(server) }
+    Backend {
+        store: Arc::new(store),
+        _guard: Box::new(server),
+    }
 }
 
 /// Runs every named case against one backend, each in its own test with a fresh store.
@@ -67,3 +73,6 @@ both_backends!(
 
 #[path = "battery/cases.rs"]
 mod cases;
+
+#[path = "battery/sqlite_only.rs"]
+mod sqlite_only;

@@ -20,24 +20,42 @@ pub async fn next_event(watch: &mut WatchStream) -> Event {
 }
 
 pub fn kv(key: &str, value: &str, create_revision: Revision, mod_revision: Revision) -> KeyValue {
-    KeyValue { key: key.into(), value: value.into(), create_revision, mod_revision }
+    KeyValue {
+        key: key.into(),
+        value: value.into(),
+        create_revision,
+        mod_revision,
+    }
 }
 
 pub async fn created_keys_are_readable_and_listed_sorted_with_the_current_revision(store: Arc<dyn Store>) {
     let b = store.create("/reg/pods/b", b"bee".to_vec()).await.unwrap();
     let a = store.create("/reg/pods/a", b"ay".to_vec()).await.unwrap();
-    let outside = store.create("/reg/podsx", b"not under /reg/pods/".to_vec()).await.unwrap();
+    let outside = store
+        .create("/reg/podsx", b"not under /reg/pods/".to_vec())
+        .await
+        .unwrap();
     let c = store.create("/reg/pods/c", b"sea".to_vec()).await.unwrap();
 
-    assert_eq!(store.get("/reg/pods/a").await.unwrap(), Some(kv("/reg/pods/a", "ay", a, a)));
+    assert_eq!(
+        store.get("/reg/pods/a").await.unwrap(),
+        Some(kv("/reg/pods/a", "ay", a, a))
+    );
     assert_eq!(store.get("/reg/pods/zzz").await.unwrap(), None);
 
     let (items, revision) = store.list("/reg/pods/").await.unwrap();
     assert_eq!(
         items,
-        vec![kv("/reg/pods/a", "ay", a, a), kv("/reg/pods/b", "bee", b, b), kv("/reg/pods/c", "sea", c, c)]
+        vec![
+            kv("/reg/pods/a", "ay", a, a),
+            kv("/reg/pods/b", "bee", b, b),
+            kv("/reg/pods/c", "sea", c, c)
+        ]
     );
-    assert_eq!(revision, c, "list reports the newest revision, including writes outside the prefix");
+    assert_eq!(
+        revision, c,
+        "list reports the newest revision, including writes outside the prefix"
+    );
     assert_eq!(store.current_revision().await.unwrap(), c);
     assert!(outside < c);
 
@@ -53,7 +71,11 @@ pub async fn create_of_an_existing_key_fails_with_already_exists(store: Arc<dyn 
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
     assert_eq!(store.get("/k").await.unwrap(), Some(kv("/k", "one", first, first)));
-    assert_eq!(store.current_revision().await.unwrap(), first, "a refused create takes no revision");
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        first,
+        "a refused create takes no revision"
+    );
 }
 
 pub async fn update_succeeds_only_at_the_expected_revision(store: Arc<dyn Store>) {
@@ -73,7 +95,10 @@ pub async fn update_succeeds_only_at_the_expected_revision(store: Arc<dyn Store>
         other => panic!("expected NotFound, got {other:?}"),
     }
     // Expected revision 0 must not act as "create if absent".
-    assert!(matches!(store.update("/missing", b"x".to_vec(), 0).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update("/missing", b"x".to_vec(), 0).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(store.get("/missing").await.unwrap(), None);
     assert_eq!(store.get("/k").await.unwrap(), Some(kv("/k", "v2", created, updated)));
 }
@@ -83,7 +108,9 @@ pub async fn delete_checks_the_expected_revision_when_given(store: Arc<dyn Store
     let a2 = store.update("/a", b"a2".to_vec(), a1).await.unwrap();
 
     match store.delete("/a", Some(a1)).await {
-        Err(StoreError::Conflict { key, expected, actual }) => assert_eq!((key.as_str(), expected, actual), ("/a", a1, a2)),
+        Err(StoreError::Conflict { key, expected, actual }) => {
+            assert_eq!((key.as_str(), expected, actual), ("/a", a1, a2))
+        }
         other => panic!("expected Conflict, got {other:?}"),
     }
     let (prev, deleted_at) = store.delete("/a", Some(a2)).await.unwrap();
@@ -91,8 +118,14 @@ pub async fn delete_checks_the_expected_revision_when_given(store: Arc<dyn Store
     assert!(deleted_at > a2);
     assert_eq!(store.get("/a").await.unwrap(), None);
     assert!(matches!(store.delete("/a", None).await, Err(StoreError::NotFound(k)) if k == "/a"));
-    assert!(matches!(store.delete("/a", Some(a2)).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.delete("/a", Some(0)).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete("/a", Some(a2)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete("/a", Some(0)).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     let b = store.create("/b", b"b".to_vec()).await.unwrap();
     let (prev, b_deleted) = store.delete("/b", None).await.unwrap();
@@ -114,7 +147,10 @@ pub async fn revisions_strictly_increase_across_keys(store: Arc<dyn Store>) {
         let (_, y_gone) = store.delete(&format!("/y/{i}"), None).await.unwrap();
         seen.extend([x, y, x2, y_gone]);
     }
-    assert!(seen.windows(2).all(|w| w[0] < w[1]), "revisions must strictly increase: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "revisions must strictly increase: {seen:?}"
+    );
     assert_eq!(store.current_revision().await.unwrap(), *seen.last().unwrap());
 }
 
@@ -127,20 +163,50 @@ pub async fn watch_replays_later_changes_in_order_then_live_ones(store: Arc<dyn 
     let mut watch = store.watch("/w/", a1).await.unwrap();
     assert_eq!(
         next_event(&mut watch).await,
-        Event::Put { kv: kv("/w/a", "a2", a1, a2), prev: Some(kv("/w/a", "a1", a1, a1)) }
+        Event::Put {
+            kv: kv("/w/a", "a2", a1, a2),
+            prev: Some(kv("/w/a", "a1", a1, a1))
+        }
     );
-    assert_eq!(next_event(&mut watch).await, Event::Put { kv: kv("/w/b", "b1", b1, b1), prev: None });
-    assert_eq!(next_event(&mut watch).await, Event::Delete { prev: kv("/w/a", "a2", a1, a2), revision: a_gone });
+    assert_eq!(
+        next_event(&mut watch).await,
+        Event::Put {
+            kv: kv("/w/b", "b1", b1, b1),
+            prev: None
+        }
+    );
+    assert_eq!(
+        next_event(&mut watch).await,
+        Event::Delete {
+            prev: kv("/w/a", "a2", a1, a2),
+            revision: a_gone
+        }
+    );
 
     let b2 = store.update("/w/b", b"b2".to_vec(), b1).await.unwrap();
     assert_eq!(
         next_event(&mut watch).await,
-        Event::Put { kv: kv("/w/b", "b2", b1, b2), prev: Some(kv("/w/b", "b1", b1, b1)) }
+        Event::Put {
+            kv: kv("/w/b", "b2", b1, b2),
+            prev: Some(kv("/w/b", "b1", b1, b1))
+        }
     );
     let (_, b_gone) = store.delete("/w/b", Some(b2)).await.unwrap();
-    assert_eq!(next_event(&mut watch).await, Event::Delete { prev: kv("/w/b", "b2", b1, b2), revision: b_gone });
+    assert_eq!(
+        next_event(&mut watch).await,
+        Event::Delete {
+            prev: kv("/w/b", "b2", b1, b2),
+            revision: b_gone
+        }
+    );
     let a3 = store.create("/w/a", b"a3".to_vec()).await.unwrap();
-    assert_eq!(next_event(&mut watch).await, Event::Put { kv: kv("/w/a", "a3", a3, a3), prev: None });
+    assert_eq!(
+        next_event(&mut watch).await,
+        Event::Put {
+            kv: kv("/w/a", "a3", a3, a3),
+            prev: None
+        }
+    );
 
     // A watch from the newest revision sees only what comes after.
     let mut from_now = store.watch("/w/", a3).await.unwrap();
@@ -181,7 +247,13 @@ pub async fn watch_from_a_compacted_revision_fails_with_compacted(store: Arc<dyn
     }
     // From the compaction revision itself the history is whole, prev included.
     let mut watch = store.watch("/c", r3).await.unwrap();
-    assert_eq!(next_event(&mut watch).await, Event::Put { kv: kv("/c", "4", r1, r4), prev: Some(kv("/c", "3", r1, r3)) });
+    assert_eq!(
+        next_event(&mut watch).await,
+        Event::Put {
+            kv: kv("/c", "4", r1, r4),
+            prev: Some(kv("/c", "3", r1, r3))
+        }
+    );
     // Compacting again at or below the last compaction is a no-op.
     store.compact(r2).await.unwrap();
     store.compact(r3).await.unwrap();
@@ -282,5 +354,9 @@ pub async fn watch_started_during_writes_sees_each_change_once_in_order(store: A
     }
     assert_eq!(seen, written, "every change exactly once, in revision order");
     let marker = store.create("/stream/marker", vec![]).await.unwrap();
-    assert_eq!(next_event(&mut watch).await.revision(), marker, "no duplicate after the last write");
+    assert_eq!(
+        next_event(&mut watch).await.revision(),
+        marker,
+        "no duplicate after the last write"
+    );
 }

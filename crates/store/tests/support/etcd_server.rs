@@ -94,7 +94,10 @@ impl EtcdServer {
                 let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
                 let lines: Vec<&str> = log.lines().collect();
                 let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-                return Err(format!("etcd at {} not ready (exit: {exited:?}); log tail:\n{tail}", self.endpoint));
+                return Err(format!(
+                    "etcd at {} not ready (exit: {exited:?}); log tail:\n{tail}",
+                    self.endpoint
+                ));
             }
             // Poll interval of the readiness retry, bounded by the deadline above.
             tokio::time::sleep(Duration::from_millis(50)).await;
