@@ -1,0 +1,5 @@
+//! The Deployment controller.
+
+pub mod hash;
+pub mod rollout;
+pub mod status;
