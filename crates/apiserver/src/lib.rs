@@ -10,29 +10,17 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
-#[cfg(feature = "engine")]
 pub mod body;
-#[cfg(feature = "engine")]
 pub mod bootstrap;
-#[cfg(feature = "engine")]
 pub mod cache;
-#[cfg(feature = "engine")]
 pub mod discovery;
-#[cfg(feature = "engine")]
 pub mod handlers;
 pub mod openapi;
-#[cfg(feature = "engine")]
 pub mod pki;
-#[cfg(feature = "engine")]
 pub mod registry;
-#[cfg(feature = "engine")]
 pub mod request;
-#[cfg(feature = "engine")]
 pub mod response;
-#[cfg(feature = "engine")]
 pub mod server;
 
-#[cfg(feature = "engine")]
 mod engine;
-#[cfg(feature = "engine")]
 pub use engine::*;

@@ -34,6 +34,8 @@ pub enum Target {
     Group(String),
     /// `/api/v1` or `/apis/G/V`: the resources of one group-version.
     Resources(String, String),
+    /// `/openapi/v2`.
+    OpenApiV2,
     /// `/openapi/v3`.
     OpenApiRoot,
     /// `/openapi/v3/<gv path>`.
@@ -55,6 +57,7 @@ pub fn parse_path(path: &str) -> Target {
         ["apis", g] => Target::Group(g.to_string()),
         ["api", v] => Target::Resources(String::new(), v.to_string()),
         ["apis", g, v] => Target::Resources(g.to_string(), v.to_string()),
+        ["openapi", "v2"] => Target::OpenApiV2,
         ["openapi", "v3"] => Target::OpenApiRoot,
         ["openapi", "v3", rest @ ..] => Target::OpenApiDocument(rest.join("/")),
         ["api", v, rest @ ..] => resource_path("", v, rest),

@@ -88,6 +88,7 @@ impl Api {
             Target::Group(g) => self.discovery.group(&g).ok_or_else(ApiError::path_not_found),
             Target::Resources(g, v) => self.discovery.resources(&g, &v).ok_or_else(ApiError::path_not_found),
             Target::OpenApiRoot => Ok(response::json(200, self.openapi.root())),
+            Target::OpenApiV2 => Ok(openapi_v2(&call.accept)),
             Target::OpenApiDocument(gv) => {
                 let (doc, hash) = self.openapi.document(&gv).ok_or_else(ApiError::path_not_found)?;
                 let mut resp = response::bytes(200, "application/json", Bytes::copy_from_slice(doc));
@@ -138,6 +139,20 @@ async fn read_body(incoming: Incoming) -> Result<Bytes, ApiError> {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large(MAX_BODY)),
         Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+    }
+}
+
+/// `/openapi/v2`: an empty document. kubectl reads it only when a kind is missing from the v3
+/// documents (an old `networking.k8s.io/v1beta1` manifest, say): with no schema for the kind it
+/// skips client-side validation and reports the kind as unknown, exactly as against a real
+/// server; a 404 here would make it fail with "failed to download openapi" instead. An empty
+/// protobuf message is a valid, empty `openapi_v2.Document`.
+fn openapi_v2(accept: &str) -> Response<Body> {
+    if accept.contains("protobuf") {
+        response::bytes(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Bytes::new())
+    } else {
+        let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": VERSION.2}, "paths": {}, "definitions": {}});
+        response::json(200, &doc)
     }
 }
 
