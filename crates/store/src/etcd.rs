@@ -302,7 +302,9 @@ impl Store for EtcdStore {
         // revision, and reports other compactions only inside the stream. A read at `after`
         // fails exactly when `after` is below the compaction revision, which is this
         // store's contract, so check that first and fail here like the SQLite backend.
-        if after > 0 && !self.revision_kept(after).await? {
+        // `after == 0` (from the beginning) is checked at revision 1, so a compaction at
+        // exactly revision 1 goes unreported; etcd still replays everything from 1 then.
+        if !self.revision_kept(after.max(1)).await? {
             let compacted = self.compaction_revision(after).await?;
             return Err(StoreError::Compacted {
                 requested: after,

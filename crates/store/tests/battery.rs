@@ -69,6 +69,7 @@ both_backends!(
     concurrent_creates_of_one_key_have_exactly_one_winner,
     concurrent_creates_of_distinct_keys_all_succeed_with_distinct_revisions,
     watch_started_during_writes_sees_each_change_once_in_order,
+    compacting_past_the_newest_revision_is_refused,
 );
 
 #[path = "battery/cases.rs"]
@@ -76,3 +77,6 @@ mod cases;
 
 #[path = "battery/sqlite_only.rs"]
 mod sqlite_only;
+
+#[path = "battery/etcd_only.rs"]
+mod etcd_only;

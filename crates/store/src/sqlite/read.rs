@@ -237,3 +237,74 @@ pub(crate) fn events_after(conn: &Connection, prefix: &str, after: Revision, lim
         complete,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of `(revision, key, deleted, prev_revision)` rows with value = the key.
+    fn log(rows: &[(Revision, &str, bool, Revision)]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&conn).unwrap();
+        for &(revision, key, deleted, prev) in rows {
+            conn.execute(
+                "INSERT INTO log (revision, key, value, create_revision, prev_revision, deleted)
+                 VALUES (?1, ?2, ?2, ?1, ?3, ?4)",
+                rusqlite::params![revision, key.as_bytes(), prev, deleted],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn revisions(page: &Page) -> Vec<Revision> {
+        page.events.iter().map(Event::revision).collect()
+    }
+
+    #[test]
+    fn a_full_page_covers_only_up_to_its_last_row() {
+        let conn = log(&[
+            (1, "/a/x", false, 0),
+            (2, "/b/y", false, 0),
+            (3, "/a/z", false, 0),
+            (4, "/b/w", false, 0),
+        ]);
+        let first = events_after(&conn, "/a/", 0, 1).unwrap();
+        assert_eq!((revisions(&first), first.covered, first.complete), (vec![1], 1, false));
+        let second = events_after(&conn, "/a/", first.covered, 1).unwrap();
+        assert_eq!(
+            (revisions(&second), second.covered, second.complete),
+            (vec![3], 3, false)
+        );
+        let last = events_after(&conn, "/a/", second.covered, 1).unwrap();
+        assert_eq!((revisions(&last), last.covered, last.complete), (vec![], 4, true));
+    }
+
+    #[test]
+    fn a_page_from_the_future_covers_up_to_the_requested_revision() {
+        let conn = log(&[(1, "/a", false, 0)]);
+        let page = events_after(&conn, "", 10, 5).unwrap();
+        assert_eq!((revisions(&page), page.covered, page.complete), (vec![], 10, true));
+    }
+
+    #[test]
+    fn a_tombstone_replays_as_a_delete_of_the_row_it_replaced() {
+        let conn = log(&[(1, "/a", false, 0), (2, "/a", true, 1)]);
+        let page = events_after(&conn, "", 1, 5).unwrap();
+        let prev = KeyValue {
+            key: "/a".into(),
+            value: b"/a".to_vec(),
+            create_revision: 1,
+            mod_revision: 1,
+        };
+        assert_eq!(page.events, vec![Event::Delete { prev, revision: 2 }]);
+    }
+
+    #[test]
+    fn list_skips_keys_whose_newest_row_is_a_tombstone() {
+        let conn = log(&[(1, "/a", false, 0), (2, "/b", false, 0), (3, "/a", true, 1)]);
+        let (kvs, revision) = list(&conn, "/").unwrap();
+        assert_eq!(kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(), ["/b"]);
+        assert_eq!(revision, 3);
+    }
+}

@@ -238,7 +238,7 @@ pub async fn watch_from_a_compacted_revision_fails_with_compacted(store: Arc<dyn
     let r4 = store.update("/c", b"4".to_vec(), r3).await.unwrap();
     store.compact(r3).await.unwrap();
 
-    for after in [r1, r2] {
+    for after in [0, r1, r2] {
         match store.watch("/c", after).await {
             Err(StoreError::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (after, r3)),
             Err(e) => panic!("expected Compacted, got {e}"),
@@ -358,5 +358,16 @@ pub async fn watch_started_during_writes_sees_each_change_once_in_order(store: A
         next_event(&mut watch).await.revision(),
         marker,
         "no duplicate after the last write"
+    );
+}
+
+pub async fn compacting_past_the_newest_revision_is_refused(store: Arc<dyn Store>) {
+    let r = store.create("/k", vec![]).await.unwrap();
+    assert!(matches!(store.compact(r + 1).await, Err(StoreError::Backend(_))));
+    let mut watch = store.watch("", r - 1).await.unwrap();
+    assert_eq!(
+        next_event(&mut watch).await.revision(),
+        r,
+        "the refused compaction removed nothing"
     );
 }

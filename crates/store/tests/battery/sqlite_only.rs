@@ -108,20 +108,3 @@ async fn watch_stream_ends_when_the_store_is_dropped() {
     let end = tokio::time::timeout(std::time::Duration::from_secs(10), watch.next()).await;
     assert!(matches!(end, Ok(None)), "expected the stream to end, got {end:?}");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compacting_past_the_newest_revision_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
-    let r = store.create("/k", vec![]).await.unwrap();
-    assert!(matches!(
-        store.compact(r + 1).await,
-        Err(podway_store::StoreError::Backend(_))
-    ));
-    let mut watch = store.watch("", 0).await.unwrap();
-    assert_eq!(
-        next_event(&mut watch).await.revision(),
-        r,
-        "the refused compaction removed nothing"
-    );
-}
