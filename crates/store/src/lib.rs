@@ -105,8 +105,10 @@ pub enum StoreError {
 /// Result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A stream of watch events, in revision order. It ends when the store shuts down or the
-/// watcher falls too far behind (then the next item is an error and the caller relists).
+/// A stream of watch events, in revision order. It ends when the store shuts down, or after
+/// an error item (history the watcher still needed was compacted, the backend failed): the
+/// caller then relists. A slow watcher is not an error by itself: the SQLite backend catches
+/// it up from its log, etcd buffers it server-side.
 pub type WatchStream = BoxStream<'static, Result<Event>>;
 
 /// The revisioned key-value store.
