@@ -89,7 +89,8 @@ impl Recorder {
         let now = jiff::Timestamp::now();
         let repeat = {
             let seen = self.written.lock().expect("recorder lock poisoned");
-            seen.get(&fp).map(|w| (w.namespace.clone(), w.name.clone(), w.count + 1))
+            seen.get(&fp)
+                .map(|w| (w.namespace.clone(), w.name.clone(), w.count + 1))
         };
         if let Some((ns, name, count)) = repeat {
             let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
@@ -153,7 +154,11 @@ pub fn new_event(
     now: jiff::Timestamp,
 ) -> Event {
     let obj_name = involved.name.clone().unwrap_or_default();
-    let namespace = involved.namespace.clone().filter(|ns| !ns.is_empty()).unwrap_or_else(|| "default".to_string());
+    let namespace = involved
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "default".to_string());
     Event {
         metadata: ObjectMeta {
             name: Some(format!("{obj_name}.{:x}", now.as_nanosecond())),
@@ -194,7 +199,14 @@ mod tests {
     #[test]
     fn a_new_event_is_named_after_its_object_and_the_time_in_hex_nanoseconds() {
         let now = jiff::Timestamp::from_nanosecond(0x1234_abcd).unwrap();
-        let e = new_event(&pod_ref(), EventType::Warning, "FailedScheduling", "m", "default-scheduler", now);
+        let e = new_event(
+            &pod_ref(),
+            EventType::Warning,
+            "FailedScheduling",
+            "m",
+            "default-scheduler",
+            now,
+        );
         assert_eq!(e.metadata.name.as_deref(), Some("web-1.1234abcd"));
         assert_eq!(e.metadata.namespace.as_deref(), Some("shop"));
         assert_eq!(e.type_.as_deref(), Some("Warning"));
@@ -210,7 +222,14 @@ mod tests {
             name: Some("n1".into()),
             ..Default::default()
         };
-        let e = new_event(&node, EventType::Normal, "NodeNotReady", "m", "node-controller", jiff::Timestamp::now());
+        let e = new_event(
+            &node,
+            EventType::Normal,
+            "NodeNotReady",
+            "m",
+            "node-controller",
+            jiff::Timestamp::now(),
+        );
         assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
     }
 }

@@ -17,7 +17,9 @@
 
 pub mod deployment;
 pub mod events;
+pub mod informers;
 pub mod podutil;
+pub mod replicaset;
 pub mod runtime;
 
 use std::time::Duration;
@@ -41,6 +43,46 @@ impl Default for ControllerConfig {
             node_monitor_grace: Duration::from_secs(40),
             pod_eviction_timeout: Duration::from_secs(300),
             node_monitor_period: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Runs every controller until `shutdown` completes, then stops them all.
+///
+/// The informers start first; each controller waits for the caches it reads to sync before
+/// its first reconcile. A controller that returns an error ends the run with that error.
+pub async fn run(
+    client: kube::Client,
+    config: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let (inf, drivers) = informers::Informers::new(&client);
+    let mut tasks: tokio::task::JoinSet<(&'static str, anyhow::Result<()>)> = tokio::task::JoinSet::new();
+    for d in drivers {
+        tasks.spawn(async move { ("informer", d.await) });
+    }
+    macro_rules! controller {
+        ($name:literal, $fut:expr) => {
+            let fut = $fut;
+            tasks.spawn(async move { ($name, fut.await) });
+        };
+    }
+    controller!("deployment", deployment::run(client.clone(), inf.clone()));
+    controller!("replicaset", replicaset::run(client.clone(), inf.clone()));
+    let _ = &config;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                tasks.shutdown().await;
+                return Ok(());
+            }
+            Some(done) = tasks.join_next() => match done {
+                Ok((name, Ok(()))) => tracing::warn!(controller = name, "controller stopped"),
+                Ok((name, Err(e))) => return Err(e).with_context(|| format!("{name} controller failed")),
+                Err(e) => return Err(anyhow::anyhow!("a controller task panicked: {e}")),
+            },
         }
     }
 }

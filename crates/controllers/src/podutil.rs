@@ -13,11 +13,18 @@ pub fn is_pod_ready(pod: &Pod) -> bool {
 
 /// When the Pod's Ready condition last changed, if it has one.
 pub fn ready_since(pod: &Pod) -> Option<jiff::Timestamp> {
-    ready_condition(pod).and_then(|c| c.last_transition_time.as_ref()).map(|t| t.0)
+    ready_condition(pod)
+        .and_then(|c| c.last_transition_time.as_ref())
+        .map(|t| t.0)
 }
 
 fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
 }
 
 /// Ready for at least `min_ready_seconds` (`podutil.IsPodAvailable`).
@@ -46,7 +53,10 @@ pub fn is_pod_active(pod: &Pod) -> bool {
 
 /// The owner reference with `controller: true`, if any.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references.as_ref()?.iter().find(|r| r.controller == Some(true))
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
 }
 
 /// Whether `meta` is controlled by the object with this uid.
@@ -84,7 +94,10 @@ pub fn labels(meta: &ObjectMeta) -> std::collections::BTreeMap<String, String> {
 
 /// The creation time, or the epoch when unset (sorts first, like Go's zero time).
 pub fn created(meta: &ObjectMeta) -> jiff::Timestamp {
-    meta.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    meta.creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// Whether a kube error is the API server's 404.
@@ -145,7 +158,9 @@ mod tests {
         assert!(is_pod_active(&pod("a", "Pending", None)));
         assert!(!is_pod_active(&pod("a", "Succeeded", None)));
         let mut p = pod("a", "Running", None);
-        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()));
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::now(),
+        ));
         assert!(!is_pod_active(&p));
     }
 

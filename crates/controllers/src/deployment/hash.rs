@@ -29,7 +29,9 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32
 
 /// `rand.SafeEncodeString`: each byte picks a letter of the safe alphabet.
 fn safe_encode(s: &str) -> String {
-    s.bytes().map(|b| SAFE_ALPHABET[b as usize % SAFE_ALPHABET.len()] as char).collect()
+    s.bytes()
+        .map(|b| SAFE_ALPHABET[b as usize % SAFE_ALPHABET.len()] as char)
+        .collect()
 }
 
 struct Fnv32a(u32);
@@ -150,7 +152,13 @@ mod tests {
     fn templates_differing_only_in_the_hash_label_or_empty_fields_are_equal() {
         let a = template("nginx");
         let mut b = template("nginx");
-        b.metadata.as_mut().unwrap().labels.as_mut().unwrap().insert(POD_TEMPLATE_HASH_LABEL.into(), "abc".into());
+        b.metadata
+            .as_mut()
+            .unwrap()
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(POD_TEMPLATE_HASH_LABEL.into(), "abc".into());
         b.spec.as_mut().unwrap().containers[0].resources = Some(ResourceRequirements::default());
         assert!(equal_ignore_hash(&a, &b));
         assert!(!equal_ignore_hash(&a, &template("httpd")));

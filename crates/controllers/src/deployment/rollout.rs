@@ -44,12 +44,20 @@ pub fn int_annotation(rs: &ReplicaSet, key: &str) -> Option<i32> {
 
 /// The revision annotation (0 when absent or malformed).
 pub fn revision(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> i64 {
-    meta.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Whether the strategy is RollingUpdate (the default) rather than Recreate.
 pub fn is_rolling_update(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.type_.as_deref()) != Some("Recreate")
+    d.spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.type_.as_deref())
+        != Some("Recreate")
 }
 
 /// `GetScaledValueFromIntOrPercent`: an int as is, or `N%` of `total`, rounded up or down.
@@ -58,9 +66,15 @@ pub fn scaled_value(v: &IntOrString, total: i32, round_up: bool) -> i32 {
     match v {
         IntOrString::Int(i) => *i,
         IntOrString::String(s) => {
-            let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) else { return 0 };
+            let Some(p) = s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) else {
+                return 0;
+            };
             let x = p * i64::from(total);
-            let v = if round_up { (x + 99).div_euclid(100) } else { x.div_euclid(100) };
+            let v = if round_up {
+                (x + 99).div_euclid(100)
+            } else {
+                x.div_euclid(100)
+            };
             v as i32
         }
     }
@@ -80,7 +94,11 @@ pub fn resolve_fenceposts(surge: Option<&IntOrString>, unavailable: Option<&IntO
 }
 
 fn fenceposts(d: &Deployment) -> (i32, i32) {
-    let ru = d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.rolling_update.as_ref());
+    let ru = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.rolling_update.as_ref());
     resolve_fenceposts(
         ru.and_then(|r| r.max_surge.as_ref()),
         ru.and_then(|r| r.max_unavailable.as_ref()),
@@ -107,7 +125,9 @@ pub fn max_unavailable(d: &Deployment) -> i32 {
 
 /// Oldest first, by creation time then name (`ReplicaSetsByCreationTimestamp`).
 pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    created(&a.metadata).cmp(&created(&b.metadata)).then_with(|| a.metadata.name.cmp(&b.metadata.name))
+    created(&a.metadata)
+        .cmp(&created(&b.metadata))
+        .then_with(|| a.metadata.name.cmp(&b.metadata.name))
 }
 
 /// `NewRSNewReplicas`: the size the new ReplicaSet may have now.
@@ -145,8 +165,16 @@ pub fn old_replica_sets_plan(d: &Deployment, old: &[&ReplicaSet], new_rs: Option
     sorted.sort_by(|a, b| by_creation(a, b));
 
     // Step 1: unhealthy replicas go first; they cost no availability.
-    let mut sizes: Vec<(String, i32, i32)> =
-        sorted.iter().map(|rs| (rs.metadata.name.clone().unwrap_or_default(), rs_replicas(rs), rs_available(rs))).collect();
+    let mut sizes: Vec<(String, i32, i32)> = sorted
+        .iter()
+        .map(|rs| {
+            (
+                rs.metadata.name.clone().unwrap_or_default(),
+                rs_replicas(rs),
+                rs_available(rs),
+            )
+        })
+        .collect();
     let mut cleaned = 0;
     for (_, size, available) in sizes.iter_mut() {
         if cleaned >= max_scaled_down {
@@ -209,7 +237,9 @@ pub fn active_or_latest<'a>(new_rs: Option<&'a ReplicaSet>, old: &[&'a ReplicaSe
 pub fn is_saturated(d: &Deployment, new_rs: Option<&ReplicaSet>) -> bool {
     let Some(rs) = new_rs else { return false };
     let replicas = deployment_replicas(d);
-    rs_replicas(rs) == replicas && int_annotation(rs, DESIRED_REPLICAS_ANNOTATION) == Some(replicas) && rs_available(rs) == replicas
+    rs_replicas(rs) == replicas
+        && int_annotation(rs, DESIRED_REPLICAS_ANNOTATION) == Some(replicas)
+        && rs_available(rs) == replicas
 }
 
 /// `dc.scale`: how a change of `spec.replicas` resizes the ReplicaSets. With one active
@@ -225,7 +255,10 @@ pub fn scale_plan(d: &Deployment, new_rs: Option<&ReplicaSet>, old: &[&ReplicaSe
         return vec![(rs.metadata.name.clone().unwrap_or_default(), replicas)];
     }
     if is_saturated(d, new_rs) {
-        return active(old).into_iter().map(|rs| (rs.metadata.name.clone().unwrap_or_default(), 0)).collect();
+        return active(old)
+            .into_iter()
+            .map(|rs| (rs.metadata.name.clone().unwrap_or_default(), 0))
+            .collect();
     }
     if !is_rolling_update(d) {
         return Vec::new();

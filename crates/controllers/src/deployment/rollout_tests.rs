@@ -83,7 +83,10 @@ fn old_replica_sets_shrink_only_as_far_as_availability_allows() {
     let d = deploy(3, int(1), int(0));
     let old = rs("old", 100, 3, 3);
     let new = rs("new", 1, 1, 1);
-    assert_eq!(old_replica_sets_plan(&d, &[&old], Some(&new)), vec![("old".to_string(), 2)]);
+    assert_eq!(
+        old_replica_sets_plan(&d, &[&old], Some(&new)),
+        vec![("old".to_string(), 2)]
+    );
     let unready_new = rs("new", 1, 1, 0);
     assert!(old_replica_sets_plan(&d, &[&old], Some(&unready_new)).is_empty());
 }
@@ -94,7 +97,10 @@ fn unhealthy_old_replicas_are_removed_before_healthy_ones() {
     let old = rs("old", 100, 3, 1);
     let new = rs("new", 1, 1, 0);
     // all=4, minAvailable=2, new unavailable=1: up to 1 may go, and it is an unhealthy one.
-    assert_eq!(old_replica_sets_plan(&d, &[&old], Some(&new)), vec![("old".to_string(), 2)]);
+    assert_eq!(
+        old_replica_sets_plan(&d, &[&old], Some(&new)),
+        vec![("old".to_string(), 2)]
+    );
 }
 
 #[test]

@@ -33,7 +33,13 @@ fn st(rs: &ReplicaSet) -> k8s_openapi::api::apps::v1::ReplicaSetStatus {
 }
 
 /// A condition stamped `now` for both update and transition times.
-pub fn condition(type_: &str, status: &str, reason: &str, message: String, now: jiff::Timestamp) -> DeploymentCondition {
+pub fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    now: jiff::Timestamp,
+) -> DeploymentCondition {
     DeploymentCondition {
         type_: type_.to_string(),
         status: status.to_string(),
@@ -72,7 +78,12 @@ pub fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
 }
 
 /// `calculateStatus`: counts from the ReplicaSets' status, and the `Available` condition.
-pub fn calculate_status(d: &Deployment, all: &[&ReplicaSet], new_rs: Option<&ReplicaSet>, now: jiff::Timestamp) -> DeploymentStatus {
+pub fn calculate_status(
+    d: &Deployment,
+    all: &[&ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+    now: jiff::Timestamp,
+) -> DeploymentStatus {
     let available = sum(all, |rs| st(rs).available_replicas.unwrap_or(0));
     let total_spec = sum(all, rs_replicas);
     let old = d.status.clone().unwrap_or_default();
@@ -90,12 +101,24 @@ pub fn calculate_status(d: &Deployment, all: &[&ReplicaSet], new_rs: Option<&Rep
     if available >= deployment_replicas(d) - max_unavailable(d) {
         set_condition(
             &mut status,
-            condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".into(), now),
+            condition(
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.".into(),
+                now,
+            ),
         );
     } else {
         set_condition(
             &mut status,
-            condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into(), now),
+            condition(
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+                now,
+            ),
         );
     }
     status
@@ -128,22 +151,37 @@ fn progress_deadline(d: &Deployment) -> Option<i32> {
 
 /// `DeploymentTimedOut`: the last progress is older than `progressDeadlineSeconds`.
 fn deployment_timed_out(d: &Deployment, s: &DeploymentStatus, now: jiff::Timestamp) -> bool {
-    let Some(deadline) = progress_deadline(d) else { return false };
-    let Some(cond) = get_condition(s, "Progressing") else { return false };
+    let Some(deadline) = progress_deadline(d) else {
+        return false;
+    };
+    let Some(cond) = get_condition(s, "Progressing") else {
+        return false;
+    };
     if cond.reason.as_deref() == Some(NEW_RS_AVAILABLE_REASON) || cond.reason.as_deref() == Some(TIMED_OUT_REASON) {
         return false;
     }
-    let Some(from) = cond.last_update_time.as_ref() else { return false };
+    let Some(from) = cond.last_update_time.as_ref() else {
+        return false;
+    };
     from.0 + jiff::SignedDuration::from_secs(deadline.into()) < now
 }
 
 /// `syncRolloutStatus` without the write: the new status including the `Progressing`
 /// condition with upstream's messages.
-pub fn rollout_status(d: &Deployment, all: &[&ReplicaSet], new_rs: Option<&ReplicaSet>, now: jiff::Timestamp) -> DeploymentStatus {
+pub fn rollout_status(
+    d: &Deployment,
+    all: &[&ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+    now: jiff::Timestamp,
+) -> DeploymentStatus {
     let mut s = calculate_status(d, all, new_rs, now);
-    let cur = d.status.as_ref().and_then(|st| get_condition(st, "Progressing")).cloned();
-    let complete_before =
-        s.replicas == s.updated_replicas && cur.as_ref().and_then(|c| c.reason.as_deref()) == Some(NEW_RS_AVAILABLE_REASON);
+    let cur = d
+        .status
+        .as_ref()
+        .and_then(|st| get_condition(st, "Progressing"))
+        .cloned();
+    let complete_before = s.replicas == s.updated_replicas
+        && cur.as_ref().and_then(|c| c.reason.as_deref()) == Some(NEW_RS_AVAILABLE_REASON);
     if complete_before {
         return s;
     }
@@ -153,9 +191,24 @@ pub fn rollout_status(d: &Deployment, all: &[&ReplicaSet], new_rs: Option<&Repli
         None => format!("Deployment \"{name}\" {what}"),
     };
     if deployment_complete(d, &s) {
-        set_condition(&mut s, condition("Progressing", "True", NEW_RS_AVAILABLE_REASON, subject("has successfully progressed."), now));
+        set_condition(
+            &mut s,
+            condition(
+                "Progressing",
+                "True",
+                NEW_RS_AVAILABLE_REASON,
+                subject("has successfully progressed."),
+                now,
+            ),
+        );
     } else if deployment_progressing(d, &s) {
-        let mut c = condition("Progressing", "True", RS_UPDATED_REASON, subject("is progressing."), now);
+        let mut c = condition(
+            "Progressing",
+            "True",
+            RS_UPDATED_REASON,
+            subject("is progressing."),
+            now,
+        );
         if let Some(cur) = &cur {
             if cur.status == "True" {
                 c.last_transition_time = cur.last_transition_time.clone();
@@ -164,7 +217,16 @@ pub fn rollout_status(d: &Deployment, all: &[&ReplicaSet], new_rs: Option<&Repli
         }
         set_condition(&mut s, c);
     } else if deployment_timed_out(d, &s, now) {
-        set_condition(&mut s, condition("Progressing", "False", TIMED_OUT_REASON, subject("has timed out progressing."), now));
+        set_condition(
+            &mut s,
+            condition(
+                "Progressing",
+                "False",
+                TIMED_OUT_REASON,
+                subject("has timed out progressing."),
+                now,
+            ),
+        );
     }
     s
 }
@@ -251,11 +313,17 @@ mod tests {
         assert_eq!(s.unavailable_replicas, Some(0));
         assert_eq!(s.observed_generation, Some(1));
         let avail = get_condition(&s, "Available").unwrap();
-        assert_eq!((avail.status.as_str(), avail.reason.as_deref()), ("True", Some("MinimumReplicasAvailable")));
+        assert_eq!(
+            (avail.status.as_str(), avail.reason.as_deref()),
+            ("True", Some("MinimumReplicasAvailable"))
+        );
         assert_eq!(avail.message.as_deref(), Some("Deployment has minimum availability."));
         let prog = get_condition(&s, "Progressing").unwrap();
         assert_eq!(prog.reason.as_deref(), Some(NEW_RS_AVAILABLE_REASON));
-        assert_eq!(prog.message.as_deref(), Some("ReplicaSet \"web-abc\" has successfully progressed."));
+        assert_eq!(
+            prog.message.as_deref(),
+            Some("ReplicaSet \"web-abc\" has successfully progressed.")
+        );
     }
 
     #[test]
@@ -285,7 +353,10 @@ mod tests {
         let s = calculate_status(&d, &[&new], Some(&new), now());
         let avail = get_condition(&s, "Available").unwrap();
         assert_eq!(avail.reason.as_deref(), Some("MinimumReplicasUnavailable"));
-        assert_eq!(avail.message.as_deref(), Some("Deployment does not have minimum availability."));
+        assert_eq!(
+            avail.message.as_deref(),
+            Some("Deployment does not have minimum availability.")
+        );
     }
 
     #[test]
@@ -299,13 +370,22 @@ mod tests {
             ..Default::default()
         };
         let earlier = now() - jiff::SignedDuration::from_secs(60);
-        set_condition(&mut st, condition("Progressing", "True", RS_UPDATED_REASON, "x".into(), earlier));
+        set_condition(
+            &mut st,
+            condition("Progressing", "True", RS_UPDATED_REASON, "x".into(), earlier),
+        );
         d.status = Some(st);
         let new = rs("web-new", 1, 0);
         let s = rollout_status(&d, &[&new], Some(&new), now());
         let prog = get_condition(&s, "Progressing").unwrap();
-        assert_eq!((prog.status.as_str(), prog.reason.as_deref()), ("False", Some(TIMED_OUT_REASON)));
-        assert_eq!(prog.message.as_deref(), Some("ReplicaSet \"web-new\" has timed out progressing."));
+        assert_eq!(
+            (prog.status.as_str(), prog.reason.as_deref()),
+            ("False", Some(TIMED_OUT_REASON))
+        );
+        assert_eq!(
+            prog.message.as_deref(),
+            Some("ReplicaSet \"web-new\" has timed out progressing.")
+        );
     }
 
     #[test]
@@ -313,9 +393,27 @@ mod tests {
         let mut s = DeploymentStatus::default();
         let t0 = now();
         set_condition(&mut s, condition("Available", "True", "A", "m".into(), t0));
-        set_condition(&mut s, condition("Available", "True", "A", "m2".into(), t0 + jiff::SignedDuration::from_secs(5)));
+        set_condition(
+            &mut s,
+            condition(
+                "Available",
+                "True",
+                "A",
+                "m2".into(),
+                t0 + jiff::SignedDuration::from_secs(5),
+            ),
+        );
         assert_eq!(get_condition(&s, "Available").unwrap().message.as_deref(), Some("m"));
-        set_condition(&mut s, condition("Available", "True", "B", "m3".into(), t0 + jiff::SignedDuration::from_secs(9)));
+        set_condition(
+            &mut s,
+            condition(
+                "Available",
+                "True",
+                "B",
+                "m3".into(),
+                t0 + jiff::SignedDuration::from_secs(9),
+            ),
+        );
         let c = get_condition(&s, "Available").unwrap();
         assert_eq!(c.reason.as_deref(), Some("B"));
         assert_eq!(c.last_transition_time, Some(Time(t0)));

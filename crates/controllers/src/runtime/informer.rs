@@ -47,7 +47,12 @@ where
     /// Creates the informer and the future that drives its watch; the caller spawns the
     /// future (in its `JoinSet`). The watch retries with backoff forever, so the future only
     /// ends when dropped.
-    pub fn new(api: Api<K>) -> (Informer<K>, impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static) {
+    pub fn new(
+        api: Api<K>,
+    ) -> (
+        Informer<K>,
+        impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
         let (store, mut writer) = reflector::store();
         let (tx, _) = broadcast::channel(FEED_CAPACITY);
         let feed = tx.clone();

@@ -29,7 +29,10 @@ impl Key {
 
     /// The key of an object.
     pub fn of<K: Resource>(obj: &K) -> Key {
-        Key::new(obj.meta().namespace.clone().unwrap_or_default(), obj.meta().name.clone().unwrap_or_default())
+        Key::new(
+            obj.meta().namespace.clone().unwrap_or_default(),
+            obj.meta().name.clone().unwrap_or_default(),
+        )
     }
 
     /// The cache lookup reference for this key.

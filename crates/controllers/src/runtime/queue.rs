@@ -95,7 +95,12 @@ impl<K: Clone + Eq + Hash> Queue<K> {
             let wake_at = {
                 let mut s = self.state.lock().expect("queue lock poisoned");
                 let now = Instant::now();
-                let due: Vec<K> = s.delayed.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
+                let due: Vec<K> = s
+                    .delayed
+                    .iter()
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for k in due {
                     s.delayed.remove(&k);
                     if s.queued.insert(k.clone()) {
