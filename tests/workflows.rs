@@ -1,0 +1,146 @@
+//! kubectl workflows beyond get/apply: explain, edit, server-side apply, describe, ingress,
+//! dry-run, deletecollection.
+
+mod common;
+
+use common::{row, text, Cluster};
+
+#[test]
+fn explain_shows_real_schemas() {
+    let c = Cluster::start();
+    let out = c.ok(&["explain", "service.spec.ports"]);
+    assert!(out.contains("FIELD: ports <[]ServicePort>"), "{out}");
+    assert!(out.contains("nodePort\t<integer>") && out.contains("targetPort\t<IntOrString>"), "{out}");
+    let out = c.ok(&["explain", "deployment.spec.strategy"]);
+    assert!(out.contains("rollingUpdate"), "{out}");
+    let err = c.fails(&["explain", "service.spec.nope"]);
+    assert!(err.contains("field \"nope\" does not exist"), "{err}");
+}
+
+#[test]
+fn edit_changes_the_object_through_a_strategic_merge_patch() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "web", "--image=nginx:1.25", "--replicas=2"]);
+    let out = std::process::Command::new("kubectl")
+        .args(["edit", "deployment", "web"])
+        .env("HOME", c.home())
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("KUBE_EDITOR", "sed -i -e s/replicas:\\ 2/replicas:\\ 4/")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "deployment.apps/web edited");
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"]), "4 2");
+}
+
+#[test]
+fn apply_reports_configured_and_server_side_apply_works() {
+    let c = Cluster::start();
+    let v1 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  color: blue\n";
+    assert_eq!(c.apply(v1).trim(), "configmap/app created");
+    assert_eq!(c.apply(v1).trim(), "configmap/app unchanged");
+    assert_eq!(c.apply(&v1.replace("blue", "green")).trim(), "configmap/app configured");
+    assert_eq!(c.ok(&["get", "cm", "app", "-o", "jsonpath={.data.color}"]), "green");
+    let out = c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&v1.replace("blue", "red")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "configmap/app serverside-applied");
+    assert_eq!(c.ok(&["get", "cm", "app", "-o", "jsonpath={.data.color}"]), "red");
+    let new = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fresh\ndata:\n  a: b\n";
+    let out = c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(new));
+    assert_eq!(text(&out.stdout).trim(), "configmap/fresh serverside-applied", "{}", text(&out.stderr));
+}
+
+#[test]
+fn describe_service_shows_ports_and_endpoints_section() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "web", "--image=nginx", "--port=80"]);
+    c.ok(&["expose", "deployment", "web", "--type=NodePort", "--port=80", "--target-port=80"]);
+    let out = c.ok(&["describe", "svc", "web"]);
+    for want in ["Name:                     web", "Type:                     NodePort", "TargetPort:               80/TCP", "Session Affinity:         None"] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let out = c.ok(&["describe", "deploy", "web"]);
+    assert!(out.contains("Replicas:") && out.contains("StrategyType:           RollingUpdate"), "{out}");
+}
+
+#[test]
+fn ingress_with_rewrite_target_is_stored_and_listed() {
+    let c = Cluster::start();
+    let ing = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  annotations:
+    nginx.ingress.kubernetes.io/rewrite-target: /
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - path: /ip
+        pathType: Prefix
+        backend:
+          service:
+            name: ip-svc
+            port:
+              number: 80
+"#;
+    assert_eq!(c.apply(ing).trim(), "ingress.networking.k8s.io/shop created");
+    let out = c.ok(&["get", "ingress"]);
+    let r = row(&out, "shop");
+    assert_eq!((r[1].as_str(), r[2].as_str(), r[3].as_str()), ("nginx", "shop.example.com", "80"), "{out}");
+    let out = c.ok(&["describe", "ingress", "shop"]);
+    assert!(out.contains("/ip") && out.contains("ip-svc:80"), "{out}");
+}
+
+#[test]
+fn dry_run_server_validates_but_stores_nothing() {
+    let c = Cluster::start();
+    let out = c.ok(&["create", "configmap", "dry", "--from-literal=a=b", "--dry-run=server"]);
+    assert!(out.contains("configmap/dry created (server dry run)"), "{out}");
+    let err = c.fails(&["get", "configmap", "dry"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn invalid_names_are_refused_with_field_causes() {
+    let c = Cluster::start();
+    let err = c.fails(&["create", "configmap", "Bad_Name", "--from-literal=a=b"]);
+    // Generator commands print through their typed client: `error: failed to create configmap: ...`.
+    assert!(err.contains("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{err}");
+    let err = c.fails(&["create", "service", "clusterip", "9svc", "--tcp=80:80"]);
+    assert!(err.contains("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character"), "{err}");
+}
+
+#[test]
+fn delete_collection_by_label_removes_only_selected() {
+    let c = Cluster::start();
+    for n in ["a", "b", "c"] {
+        c.ok(&["create", "configmap", n, "--from-literal=k=v"]);
+    }
+    c.ok(&["label", "configmap", "a", "b", "group=x"]);
+    let out = c.ok(&["delete", "configmaps", "-l", "group=x"]);
+    assert!(out.contains("configmap \"a\" deleted") && out.contains("configmap \"b\" deleted"), "{out}");
+    let left = c.ok(&["get", "configmaps", "-o", "name"]);
+    assert!(left.contains("configmap/c") && !left.contains("configmap/a"), "{left}");
+}
+
+#[test]
+fn get_all_namespaces_wide_and_labels_print_like_kubectl() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "shop"]);
+    c.ok(&["create", "service", "nodeport", "np", "--tcp=80:8080", "-n", "shop"]);
+    let out = c.ok(&["get", "svc", "-A", "--show-labels"]);
+    assert!(out.lines().next().unwrap().starts_with("NAMESPACE"), "{out}");
+    let r = row(&out, "shop");
+    assert_eq!(r[1], "np");
+    assert_eq!(r.last().unwrap(), "app=np", "{out}");
+    let out = c.ok(&["get", "svc", "np", "-n", "shop", "-o", "wide"]);
+    assert!(out.lines().next().unwrap().contains("SELECTOR"), "{out}");
+    assert_eq!(row(&out, "np").last().unwrap(), "app=np");
+    // Ports from the protobuf body of `create service nodeport`: 80 -> 8080, a node port allocated.
+    let spec = c.ok(&["get", "svc", "np", "-n", "shop", "-o", "jsonpath={.spec.ports[0].targetPort} {.spec.ports[0].name}"]);
+    assert_eq!(spec, "8080 80-8080");
+}
