@@ -235,3 +235,50 @@ pub fn row(table: &str, name: &str) -> Vec<String> {
 pub fn seeds_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds")
 }
+
+/// A real etcd (Debian's etcd-server) on free loopback ports, in a temporary directory, killed
+/// and removed on drop.
+pub struct Etcd {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT` of the client endpoint.
+    pub endpoint: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Etcd {
+    /// Start etcd and wait until it answers.
+    pub fn start() -> Etcd {
+        let dir = tempfile::Builder::new().prefix("podway-etcd-").tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let endpoint = format!("127.0.0.1:{client}");
+        let child = Command::new("etcd")
+            .args(["--name", "podway-test", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg(format!("--listen-client-urls=http://{endpoint}"))
+            .arg(format!("--advertise-client-urls=http://{endpoint}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-cluster=podway-test=http://127.0.0.1:{peer}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (Debian package etcd-server) on PATH");
+        let etcd = Etcd { child, _dir: dir, endpoint };
+        eventually(30, "etcd to answer /health", || {
+            let out = Command::new("curl").args(["-sf", &format!("http://{}/health", etcd.endpoint)]).output().ok()?;
+            text(&out.stdout).contains("true").then_some(())
+        });
+        etcd
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

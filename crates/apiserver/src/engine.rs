@@ -58,6 +58,7 @@ pub async fn start(config: Config, shutdown: impl std::future::Future<Output = (
     let api = Arc::new(handlers::Api { registry, store: config.store, cache, discovery, openapi });
     bootstrap::seed(&api, &service_ip, &dns_ip, addr.port()).await.map_err(|e| anyhow::anyhow!("bootstrap: {}", e.message))?;
 
+    tokio::spawn(compact_periodically(api.store.clone()));
     let serving = api.clone();
     let token = pki.token.clone();
     tokio::spawn(async move { server::serve(listener, acceptor, serving, token, shutdown).await });
@@ -114,4 +115,24 @@ fn schema_fn(group: &str, kind: &str) -> Option<fn(&mut schemars::SchemaGenerato
         ("coordination.k8s.io", "Lease") => coordination::Lease::json_schema,
         _ => return None,
     })
+}
+
+/// How often history is compacted: the real API server's default.
+const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Every interval, forget store history older than the previous interval, as the real API
+/// server does with etcd. Without it the SQLite log and etcd history grow without bound. Watches
+/// from before the compacted revision get 410 Expired and relist, which every client handles.
+async fn compact_periodically(store: Arc<dyn Store>) {
+    let mut previous: Option<i64> = None;
+    let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Some(rev) = previous.filter(|r| *r > 0) {
+            if let Err(e) = store.compact(rev).await {
+                tracing::warn!("compacting the store at revision {rev}: {e}");
+            }
+        }
+        previous = store.current_revision().await.ok();
+    }
 }
