@@ -179,13 +179,21 @@ impl Cluster {
         text(&out.stdout)
     }
 
-    /// An HTTPS request with curl: (status code, body). `auth` adds the admin client certificate.
+    /// An HTTPS GET with curl: (status code, body). `auth` adds the admin client certificate.
     pub fn curl(&self, path: &str, auth: bool) -> (u16, String) {
+        self.request("GET", path, None, "", auth)
+    }
+
+    /// An HTTPS request with curl and an optional body file: (status code, body).
+    pub fn request(&self, method: &str, path: &str, body: Option<&Path>, content_type: &str, auth: bool) -> (u16, String) {
         let pki = self.data_dir().join("pki");
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(pki.join("ca.crt"));
+        cmd.args(["-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(pki.join("ca.crt"));
         if auth {
             cmd.arg("--cert").arg(pki.join("admin.crt")).arg("--key").arg(pki.join("admin.key"));
+        }
+        if let Some(b) = body {
+            cmd.arg("--data-binary").arg(format!("@{}", b.display())).arg("-H").arg(format!("Content-Type: {content_type}"));
         }
         let out = cmd.arg(format!("{}{path}", self.server)).output().expect("curl");
         let all = text(&out.stdout);
