@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod deployment;
+pub mod endpoints;
 pub mod events;
 pub mod informers;
 pub mod podutil;
@@ -70,6 +71,7 @@ pub async fn run(
     }
     controller!("deployment", deployment::run(client.clone(), inf.clone()));
     controller!("replicaset", replicaset::run(client.clone(), inf.clone()));
+    controller!("endpoints", endpoints::run(client.clone(), inf.clone()));
     let _ = &config;
     tokio::pin!(shutdown);
     loop {
