@@ -144,3 +144,34 @@ fn get_all_namespaces_wide_and_labels_print_like_kubectl() {
     let spec = c.ok(&["get", "svc", "np", "-n", "shop", "-o", "jsonpath={.spec.ports[0].targetPort} {.spec.ports[0].name}"]);
     assert_eq!(spec, "8080 80-8080");
 }
+
+#[test]
+fn core_events_are_also_served_as_events_k8s_io() {
+    let c = Cluster::start();
+    let ev = r#"
+apiVersion: v1
+kind: Event
+metadata:
+  name: web.1
+involvedObject:
+  kind: Deployment
+  name: web
+  namespace: default
+reason: ScalingReplicaSet
+message: Scaled up replica set web-abc to 3
+type: Normal
+source:
+  component: deployment-controller
+count: 1
+"#;
+    assert_eq!(c.apply(ev).trim(), "event/web.1 created");
+    let note = c.ok(&["get", "events.v1.events.k8s.io", "web.1", "-o", "jsonpath={.note}|{.regarding.name}|{.deprecatedSource.component}"]);
+    assert_eq!(note, "Scaled up replica set web-abc to 3|web|deployment-controller");
+    // Written through events.k8s.io, read through v1.
+    let ev2 = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: web.2\neventTime: 2026-11-23T10:00:00.000000Z\nreportingController: podway/test\nreportingInstance: test\naction: Scale\nreason: Tested\nnote: written as events.k8s.io\ntype: Normal\nregarding:\n  kind: Deployment\n  name: web\n  namespace: default\n";
+    c.apply(ev2);
+    let msg = c.ok(&["get", "events", "web.2", "-o", "jsonpath={.message}|{.involvedObject.name}"]);
+    assert_eq!(msg, "written as events.k8s.io|web");
+    let describe_source = c.ok(&["get", "events", "--field-selector", "involvedObject.name=web", "-o", "name"]);
+    assert!(describe_source.contains("event/web.1") && describe_source.contains("event/web.2"), "{describe_source}");
+}

@@ -9,12 +9,14 @@
 //! - [`patch`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`protobuf`]: Kubernetes protobuf request bodies decoded to JSON.
 //! - [`table`]: server-side printing (`meta.k8s.io/v1 Table`) with kubectl's columns.
+//! - [`events`]: the events.k8s.io/v1 view of core Events.
 //! - [`duration`]: Go's `HumanDuration`, the AGE column.
 //! - [`service`]: Service defaulting and validation.
 //! - [`workload`]: Pod, Deployment and ReplicaSet defaulting and validation.
 #![warn(missing_docs)]
 
 pub mod duration;
+pub mod events;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;

@@ -1,5 +1,7 @@
 //! Small shared steps of the handlers: keys, reading the current object, output shaping.
 
+use std::sync::Arc;
+
 use podway_api::meta;
 use podway_api::status::ApiError;
 use podway_store::KeyValue;
@@ -19,7 +21,7 @@ pub fn key(s: &dyn Strategy, rp: &ResourcePath) -> String {
 /// latest state.
 pub async fn current(api: &Api, s: &dyn Strategy, rp: &ResourcePath) -> Result<Option<(Value, KeyValue)>, ApiError> {
     let kv = api.store.get(&key(s, rp)).await.map_err(store_error)?;
-    Ok(kv.and_then(|kv| decode(&kv.value, kv.mod_revision).map(|v| (v, kv))))
+    Ok(kv.and_then(|kv| decode(&kv.value, kv.mod_revision).map(|v| (s.from_storage(v), kv))))
 }
 
 /// 404 for the path's object.
@@ -42,9 +44,19 @@ pub fn with_type(s: &dyn Strategy, obj: &Value) -> Value {
     o
 }
 
-/// The bytes stored for an object: everything but the resourceVersion, which the store keeps.
-pub fn stored_bytes(obj: &Value) -> Vec<u8> {
-    let mut o = obj.clone();
+/// A cached (stored-form) object as this kind shows it; no copy for kinds with their own storage.
+pub fn view(s: &dyn Strategy, obj: Arc<Value>) -> Arc<Value> {
+    if s.info().storage_group.is_empty() {
+        obj
+    } else {
+        Arc::new(s.from_storage((*obj).clone()))
+    }
+}
+
+/// The bytes stored for an object: its stored form, without the resourceVersion, which the
+/// store keeps.
+pub fn stored_bytes(s: &dyn Strategy, obj: &Value) -> Vec<u8> {
+    let mut o = s.to_storage(obj.clone());
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }

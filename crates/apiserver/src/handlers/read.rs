@@ -16,7 +16,7 @@ use podway_api::table;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::object::{key, not_found, with_type};
+use super::object::{key, not_found, view, with_type};
 use super::{Api, Call};
 use crate::cache::{Change, ChangeType};
 use crate::registry::Strategy;
@@ -79,7 +79,7 @@ fn wants_table(call: &Call) -> bool {
 
 /// GET of one object.
 pub fn get(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
-    let obj = api.cache.get(&key(s, rp)).ok_or_else(|| not_found(s, rp))?;
+    let obj = view(s, api.cache.get(&key(s, rp)).ok_or_else(|| not_found(s, rp))?);
     if wants_table(call) {
         let rv = meta::resource_version(&obj).to_string();
         return Ok(table_response(&to_table(s, &[obj], &rv, call)));
@@ -91,7 +91,7 @@ pub fn get(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Resul
 pub async fn list(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
     let filter = Filter::from_query(s, call)?;
     let (items, revision) = api.cache.list(&s.info().namespace_prefix(&rp.namespace));
-    let items: Vec<Arc<Value>> = items.into_iter().filter(|o| filter.matches(s, o)).collect();
+    let items: Vec<Arc<Value>> = items.into_iter().map(|o| view(s, o)).filter(|o| filter.matches(s, o)).collect();
     let rv = revision.to_string();
     if wants_table(call) {
         return Ok(table_response(&to_table(s, &items, &rv, call)));
@@ -154,7 +154,7 @@ pub async fn watch(api: &Arc<Api>, s: &dyn Strategy, rp: &ResourcePath, call: &C
     let (initial, mut last, mut live) = if rv.is_empty() || rv == "0" {
         let (items, revision, live) = api.cache.list_and_subscribe(&prefix);
         let added: Vec<(ChangeType, Arc<Value>)> =
-            items.into_iter().filter(|o| filter.matches(s, o)).map(|o| (ChangeType::Added, o)).collect();
+            items.into_iter().map(|o| view(s, o)).filter(|o| filter.matches(s, o)).map(|o| (ChangeType::Added, o)).collect();
         (added, revision, live)
     } else {
         let after: i64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
@@ -238,15 +238,16 @@ fn select(c: &Change, prefix: &str, filter: &Filter, s: &dyn Strategy) -> Option
     if !c.key.starts_with(prefix) {
         return None;
     }
-    let now = filter.matches(s, &c.object);
-    let before = c.prev.as_ref().is_some_and(|p| filter.matches(s, p));
+    let object = view(s, c.object.clone());
+    let now = filter.matches(s, &object);
+    let before = c.prev.as_ref().is_some_and(|p| filter.matches(s, &view(s, p.clone())));
     match c.kind {
-        ChangeType::Added if now => Some((ChangeType::Added, c.object.clone())),
-        ChangeType::Deleted if now || before => Some((ChangeType::Deleted, c.object.clone())),
+        ChangeType::Added if now => Some((ChangeType::Added, object)),
+        ChangeType::Deleted if now || before => Some((ChangeType::Deleted, object)),
         ChangeType::Modified => match (before, now) {
-            (true, true) => Some((ChangeType::Modified, c.object.clone())),
-            (false, true) => Some((ChangeType::Added, c.object.clone())),
-            (true, false) => Some((ChangeType::Deleted, c.object.clone())),
+            (true, true) => Some((ChangeType::Modified, object)),
+            (false, true) => Some((ChangeType::Added, object)),
+            (true, false) => Some((ChangeType::Deleted, object)),
             (false, false) => None,
         },
         _ => None,

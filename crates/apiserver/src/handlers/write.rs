@@ -200,7 +200,7 @@ pub async fn create_object(
         return Ok(obj);
     }
     let key = info.key(&namespace, &name);
-    match api.store.create(&key, stored_bytes(&obj)).await {
+    match api.store.create(&key, stored_bytes(s, &obj)).await {
         Ok(rev) => {
             keep(rollback);
             api.cache.wait_for(rev).await;
@@ -387,7 +387,7 @@ async fn write_with(
             undo(rollback);
             return remove(api, s, &key(s, rp), &old, kv.mod_revision).await.map(|o| (200, o));
         }
-        match api.store.update(&key(s, rp), stored_bytes(&new), kv.mod_revision).await {
+        match api.store.update(&key(s, rp), stored_bytes(s, &new), kv.mod_revision).await {
             Ok(rev) => {
                 keep(rollback);
                 api.cache.wait_for(rev).await;
@@ -543,7 +543,7 @@ async fn delete_one(api: &Api, s: &dyn Strategy, rp: &ResourcePath, opts: &Delet
         if opts.dry_run {
             return Ok(new);
         }
-        match api.store.update(&key(s, rp), stored_bytes(&new), kv.mod_revision).await {
+        match api.store.update(&key(s, rp), stored_bytes(s, &new), kv.mod_revision).await {
             Ok(rev) => {
                 api.cache.wait_for(rev).await;
                 meta::set(&mut new, "resourceVersion", json!(rev.to_string()));

@@ -54,6 +54,7 @@ pub(super) const fn info(group: &'static str, kind: &'static str, plural: &'stat
         namespaced: true,
         subresources: &[],
         uses_generation: false,
+        storage_group: "",
     }
 }
 

@@ -83,6 +83,9 @@ pub struct ResourceInfo {
     pub subresources: &'static [Subresource],
     /// Whether `metadata.generation` counts spec changes.
     pub uses_generation: bool,
+    /// The group whose storage this kind shares ("" for its own): events.k8s.io Events are
+    /// stored as core Events.
+    pub storage_group: &'static str,
 }
 
 impl ResourceInfo {
@@ -107,7 +110,11 @@ impl ResourceInfo {
 
     /// The store key prefix for objects of this kind (all namespaces).
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = match (self.storage_group, self.group) {
+            ("core", _) | ("", "") => "core",
+            ("", g) => g,
+            (s, _) => s,
+        };
         format!("/registry/{group}/{}/", self.plural)
     }
 
@@ -161,6 +168,16 @@ pub trait Strategy: Send + Sync {
 
     /// Decodes `obj` into the typed kind to find unknown fields and type errors.
     fn check_fields(&self, obj: &Value) -> FieldCheck;
+
+    /// The stored form of an object of this kind (identity but for kinds that share storage).
+    fn to_storage(&self, obj: Value) -> Value {
+        obj
+    }
+
+    /// This kind's form of a stored object.
+    fn from_storage(&self, obj: Value) -> Value {
+        obj
+    }
 
     /// Fills defaults (Kubernetes' `SetDefaults_*`).
     fn default(&self, _obj: &mut Value) {}
