@@ -21,7 +21,7 @@ pub fn key(s: &dyn Strategy, rp: &ResourcePath) -> String {
 /// latest state.
 pub async fn current(api: &Api, s: &dyn Strategy, rp: &ResourcePath) -> Result<Option<(Value, KeyValue)>, ApiError> {
     let kv = api.store.get(&key(s, rp)).await.map_err(store_error)?;
-    Ok(kv.and_then(|kv| decode(&kv.value, kv.mod_revision).map(|v| (s.from_storage(v), kv))))
+    Ok(kv.and_then(|kv| decode(&kv.value, kv.mod_revision).map(|v| (s.storage_to_view(v), kv))))
 }
 
 /// 404 for the path's object.
@@ -49,14 +49,14 @@ pub fn view(s: &dyn Strategy, obj: Arc<Value>) -> Arc<Value> {
     if s.info().storage_group.is_empty() {
         obj
     } else {
-        Arc::new(s.from_storage((*obj).clone()))
+        Arc::new(s.storage_to_view((*obj).clone()))
     }
 }
 
 /// The bytes stored for an object: its stored form, without the resourceVersion, which the
 /// store keeps.
 pub fn stored_bytes(s: &dyn Strategy, obj: &Value) -> Vec<u8> {
-    let mut o = s.to_storage(obj.clone());
+    let mut o = s.view_to_storage(obj.clone());
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }

@@ -35,10 +35,10 @@ impl Strategy for EventsView {
     fn check_fields(&self, obj: &Value) -> FieldCheck {
         check_typed::<events::Event>(obj)
     }
-    fn to_storage(&self, obj: Value) -> Value {
+    fn view_to_storage(&self, obj: Value) -> Value {
         podway_api::events::events_to_core(&obj)
     }
-    fn from_storage(&self, obj: Value) -> Value {
+    fn storage_to_view(&self, obj: Value) -> Value {
         podway_api::events::core_to_events(&obj)
     }
     fn field(&self, obj: &Value, f: &str) -> Option<String> {

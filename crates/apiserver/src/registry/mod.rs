@@ -170,12 +170,12 @@ pub trait Strategy: Send + Sync {
     fn check_fields(&self, obj: &Value) -> FieldCheck;
 
     /// The stored form of an object of this kind (identity but for kinds that share storage).
-    fn to_storage(&self, obj: Value) -> Value {
+    fn view_to_storage(&self, obj: Value) -> Value {
         obj
     }
 
     /// This kind's form of a stored object.
-    fn from_storage(&self, obj: Value) -> Value {
+    fn storage_to_view(&self, obj: Value) -> Value {
         obj
     }
 
