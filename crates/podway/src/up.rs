@@ -124,14 +124,35 @@ pub async fn run(args: UpArgs) -> Result<()> {
             "kubectl get all -A".to_string()
         }
     };
+    let client = controller_client(&dir.join("kubeconfig")).await?;
+    let mut controllers_shutdown = shutdown_rx.clone();
+    let controllers = tokio::spawn(podway_controllers::run(client, podway_controllers::ControllerConfig::default(), async move {
+        let _ = controllers_shutdown.wait_for(|s| *s).await;
+    }));
+    println!("  controllers    started");
     std::fs::write(&pid_file, std::process::id().to_string())?;
     println!("ready in {:.2}s. Try:\n  {kubeconfig_note}\n  kubectl create deployment web --image=nginx --replicas=2 --port=80\n  kubectl expose deployment web --type=NodePort --port=80\nStop with Ctrl-C or `podway down`.", started.elapsed().as_secs_f64());
 
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        ended = controllers => match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("controllers stopped: {e:#}"),
+            Err(e) => eprintln!("controllers crashed: {e}"),
+        },
+    }
     println!("stopping");
     let _ = shutdown_tx.send(true);
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
+}
+
+/// A client for the controllers: the admin kubeconfig podway just wrote. They reach the API
+/// over HTTPS like any other client (ARCHITECTURE.md §1), never through shortcuts.
+async fn controller_client(kubeconfig: &Path) -> Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 async fn wait_for_signal() {
