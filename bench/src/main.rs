@@ -1,0 +1,315 @@
+//! `podway-bench`: podway's control-plane benchmarks (see bench/README.md).
+//!
+//! It measures and prints; it never judges a run as failed because of a number. A run fails
+//! only when something did not work (podway did not start, a create was refused, a watch
+//! stalled). Every podway it starts lives in a directory under `--work-dir` and is killed when
+//! this program ends; `bench/run.sh` also stops them by pid file if this program is killed.
+
+mod cluster;
+mod creates;
+mod host;
+mod list;
+mod report;
+mod startup;
+mod stats;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use cluster::Podway;
+use host::Memory;
+use report::{latency_rows, memory_rows, per_second, Cells, Row};
+use stats::Summary;
+
+/// Benchmark podway's control plane; prints a Markdown table.
+#[derive(Parser, Debug)]
+#[command(name = "podway-bench")]
+struct Args {
+    /// The podway binary (a release build).
+    #[arg(long, env = "PODWAY_BIN", default_value = "target/release/podway")]
+    podway: PathBuf,
+    /// A scratch directory for data dirs and kubectl homes (the caller removes it).
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// A local etcd (`127.0.0.1:PORT`) for the baseline and podway's etcd mode; without it
+    /// the etcd columns stay empty.
+    #[arg(long, env = "BENCH_ETCD")]
+    etcd: Option<String>,
+    /// Cold starts to time.
+    #[arg(long, env = "BENCH_STARTUP_RUNS", default_value_t = 10)]
+    startup_runs: usize,
+    /// Services to create.
+    #[arg(long, env = "BENCH_SERVICES", default_value_t = 10_000)]
+    services: usize,
+    /// Creates in flight at once.
+    #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 16)]
+    concurrency: usize,
+    /// Timed runs of each LIST.
+    #[arg(long, env = "BENCH_LIST_RUNS", default_value_t = 5)]
+    list_runs: usize,
+    /// Concurrent watches.
+    #[arg(long, env = "BENCH_WATCHERS", default_value_t = 100)]
+    watchers: usize,
+    /// Services created while the watches are open.
+    #[arg(long, env = "BENCH_WATCH_EVENTS", default_value_t = 200)]
+    watch_events: usize,
+    /// Milliseconds between those creates.
+    #[arg(long, env = "BENCH_WATCH_GAP_MS", default_value_t = 20)]
+    watch_gap_ms: u64,
+    /// Seconds to let podway settle before reading its memory.
+    #[arg(long, env = "BENCH_SETTLE_SECS", default_value_t = 3)]
+    settle_secs: u64,
+}
+
+/// What one podway (one store) measured under load.
+struct Loaded {
+    idle: Memory,
+    creates: creates::Creates,
+    lists: list::Lists,
+    watches: watch::Watches,
+    after: Memory,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // Two workers: the client shares the machine with podway, and on the 2-core reference
+    // machine more threads would only add contention.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+fn progress(msg: &str) {
+    eprintln!("podway-bench: {msg}");
+}
+
+async fn run(args: Args) -> Result<()> {
+    let machine = host::Machine::current();
+    let podway = std::fs::canonicalize(&args.podway)
+        .with_context(|| format!("{} (build it with `make build`)", args.podway.display()))?;
+    std::fs::create_dir_all(&args.work_dir)?;
+
+    progress(&format!("{} cold starts", args.startup_runs));
+    let starts = startup::measure(&podway, &args.work_dir, args.startup_runs).await?;
+
+    progress("podway (SQLite) under load");
+    let sqlite = loaded(&args, &podway, "sqlite", &[]).await?;
+
+    let (raw, etcd) = match &args.etcd {
+        Some(endpoint) => {
+            progress(&format!("{} creates straight to etcd", args.services));
+            let raw = creates::raw_etcd(endpoint, args.services, args.concurrency, &sqlite.creates.sample).await?;
+            progress("podway (etcd) under load");
+            let flags = ["--datastore".to_string(), format!("etcd://{endpoint}")];
+            (Some(raw), Some(loaded(&args, &podway, "etcd", &flags).await?))
+        }
+        None => (None, None),
+    };
+
+    println!("# podway control-plane benchmark\n");
+    println!("- date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"));
+    println!("- machine: {}", machine.describe());
+    println!("- podway: {}", podway.display());
+    println!(
+        "- load: {} Services at concurrency {}; {} watchers x {} events {} ms apart; {} startup runs, {} LIST runs\n",
+        args.services,
+        args.concurrency,
+        args.watchers,
+        args.watch_events,
+        args.watch_gap_ms,
+        args.startup_runs,
+        args.list_runs
+    );
+    println!(
+        "{}",
+        report::render(&rows(&args, &starts, &sqlite, raw.as_ref(), etcd.as_ref()))
+    );
+    if let Some(l) = Some(&sqlite.lists).filter(|l| l.items != args.services + args.watch_events + 1) {
+        println!(
+            "note: the API LIST returned {} Services (other controllers may add their own)",
+            l.items
+        );
+    }
+    Ok(())
+}
+
+/// Start podway with `flags`, let it settle, load it, and read its memory before and after.
+async fn loaded(args: &Args, podway: &Path, label: &str, flags: &[String]) -> Result<Loaded> {
+    let dir = args.work_dir.join(format!("load-{label}"));
+    let (p, client) = Podway::start(podway, &dir, flags).await?;
+    let settle = Duration::from_secs(args.settle_secs);
+    tokio::time::sleep(settle).await;
+    let idle = host::memory(p.pid())?;
+    progress(&format!("  {} creates, {} in flight", args.services, args.concurrency));
+    let creates = creates::podway(&client, args.services, args.concurrency).await?;
+    progress(&format!("  LIST x{}", args.list_runs));
+    let lists = list::measure(&client, &p.kubeconfig(), &dir.join("home-list"), args.list_runs).await?;
+    progress(&format!("  {} watchers x {} events", args.watchers, args.watch_events));
+    let watches = watch::measure(
+        &client,
+        args.watchers,
+        args.watch_events,
+        Duration::from_millis(args.watch_gap_ms),
+    )
+    .await?;
+    drop(client);
+    tokio::time::sleep(settle).await;
+    let after = host::memory(p.pid())?;
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Loaded {
+        idle,
+        creates,
+        lists,
+        watches,
+        after,
+    })
+}
+
+fn median(samples: &[Duration]) -> Option<Duration> {
+    Summary::of(samples).map(|s| s.p50)
+}
+
+fn max(samples: &[Duration]) -> Option<Duration> {
+    Summary::of(samples).map(|s| s.max)
+}
+
+/// The table rows, in the brief's order.
+fn rows(
+    args: &Args,
+    starts: &startup::Startup,
+    sqlite: &Loaded,
+    raw: Option<&creates::Creates>,
+    etcd: Option<&Loaded>,
+) -> Vec<Row> {
+    let half_second = Duration::from_millis(500);
+    let mut rows = vec![
+        Row::timed(
+            "1. up → /readyz ok, median",
+            median(&starts.to_readyz),
+            None,
+            None,
+            half_second,
+        ),
+        Row::timed(
+            "1. up → /readyz ok, max",
+            max(&starts.to_readyz),
+            None,
+            None,
+            half_second,
+        ),
+        Row::timed(
+            "1. up → `kubectl get nodes` ok, median",
+            median(&starts.to_kubectl),
+            None,
+            None,
+            half_second,
+        ),
+        Row::timed(
+            "1. up → `kubectl get nodes` ok, max",
+            max(&starts.to_kubectl),
+            None,
+            None,
+            half_second,
+        ),
+        Row::timed(
+            "1. podway's own \"ready in\", median",
+            median(&starts.self_reported),
+            None,
+            None,
+            half_second,
+        )
+        .without_bar(),
+        Row::timed(
+            "1. `kubectl get nodes` alone (new HOME), median",
+            median(&starts.kubectl_alone),
+            None,
+            None,
+            half_second,
+        )
+        .without_bar(),
+    ];
+    rows.extend(memory_rows(
+        "idle after start",
+        Some(sqlite.idle),
+        etcd.map(|e| e.idle),
+        Some(60.0),
+    ));
+    rows.extend(memory_rows(
+        &format!("after {} Services, settled", args.services),
+        Some(sqlite.after),
+        etcd.map(|e| e.after),
+        None,
+    ));
+    rows.push(Row::memory(
+        "peak RSS (VmHWM)",
+        Some(sqlite.after.peak_rss_kib),
+        etcd.map(|e| e.after.peak_rss_kib),
+        None,
+    ));
+    rows.push(Row::plain(
+        format!("3. create {} Services: throughput", args.services),
+        Cells {
+            sqlite: Some(per_second(sqlite.creates.latencies.len(), sqlite.creates.elapsed)),
+            etcd: etcd.map(|e| per_second(e.creates.latencies.len(), e.creates.elapsed)),
+            raw: raw.map(|r| per_second(r.latencies.len(), r.elapsed)),
+        },
+    ));
+    rows.extend(latency_rows(
+        "3. create latency",
+        Summary::of(&sqlite.creates.latencies),
+        etcd.and_then(|e| Summary::of(&e.creates.latencies)),
+        raw.and_then(|r| Summary::of(&r.latencies)),
+        Duration::from_millis(20),
+    ));
+    let kubectl = |l: &Loaded| median(&l.lists.kubectl);
+    rows.push(Row::timed(
+        format!("4. `kubectl get svc -A` ({} objects), median", sqlite.lists.items),
+        kubectl(sqlite),
+        etcd.and_then(kubectl),
+        None,
+        half_second,
+    ));
+    rows.push(
+        Row::timed(
+            "4. same, max",
+            max(&sqlite.lists.kubectl),
+            etcd.and_then(|e| max(&e.lists.kubectl)),
+            None,
+            half_second,
+        )
+        .without_bar(),
+    );
+    rows.push(
+        Row::timed(
+            "4. one unpaged API LIST, median",
+            median(&sqlite.lists.api),
+            etcd.and_then(|e| median(&e.lists.api)),
+            None,
+            half_second,
+        )
+        .without_bar(),
+    );
+    rows.extend(latency_rows(
+        &format!("5. watch delivery to {} watchers", args.watchers),
+        Summary::of(&sqlite.watches.latencies),
+        etcd.and_then(|e| Summary::of(&e.watches.latencies)),
+        None,
+        Duration::from_millis(50),
+    ));
+    rows.push(Row::plain(
+        "5. deliveries before the create's response",
+        Cells {
+            sqlite: Some(format!("{} of {}", sqlite.watches.before_ack, sqlite.watches.expected)),
+            etcd: etcd.map(|e| format!("{} of {}", e.watches.before_ack, e.watches.expected)),
+            raw: None,
+        },
+    ));
+    rows
+}
