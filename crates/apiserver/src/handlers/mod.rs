@@ -72,6 +72,7 @@ impl Api {
             Ok(b) => b,
             Err(e) => return response::error(&e),
         };
+        tracing::debug!(method = %parts.method, uri = %parts.uri, "request");
         let call = Call { method: parts.method, query, accept, content_type, body, headers: parts.headers };
         match self.route(&path, call).await {
             Ok(resp) => resp,

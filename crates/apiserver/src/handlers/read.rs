@@ -180,6 +180,7 @@ pub async fn watch(api: &Arc<Api>, s: &dyn Strategy, rp: &ResourcePath, call: &C
         }
     };
 
+    tracing::debug!(resource = s.info().plural, rv, initial = initial.len(), from = last, "watch starts");
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let strategy = api.strategy(s.info().group, s.info().plural).cloned().expect("strategy of a served kind");
     let query_call = Call {
@@ -218,6 +219,7 @@ pub async fn watch(api: &Arc<Api>, s: &dyn Strategy, rp: &ResourcePath, call: &C
                         }
                         last = c.revision;
                         if let Some((kind, obj)) = select(&c, &prefix, &filter, s) {
+                            tracing::trace!(resource = s.info().plural, revision = c.revision, kind = kind.as_str(), name = meta::name(&obj), "watch event");
                             if tx.send(encode(kind, &obj)).await.is_err() {
                                 return;
                             }
