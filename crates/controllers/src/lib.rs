@@ -16,8 +16,10 @@
 #![warn(missing_docs)]
 
 pub mod deployment;
+pub mod discovery;
 pub mod endpoints;
 pub mod events;
+pub mod garbagecollector;
 pub mod informers;
 pub mod podutil;
 pub mod replicaset;
@@ -72,6 +74,7 @@ pub async fn run(
     controller!("deployment", deployment::run(client.clone(), inf.clone()));
     controller!("replicaset", replicaset::run(client.clone(), inf.clone()));
     controller!("endpoints", endpoints::run(client.clone(), inf.clone()));
+    controller!("garbagecollector", garbagecollector::run(client.clone()));
     let _ = &config;
     tokio::pin!(shutdown);
     loop {

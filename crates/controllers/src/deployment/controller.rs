@@ -34,6 +34,15 @@ pub enum Error {
     Collision(String),
 }
 
+impl crate::runtime::Transient for Error {
+    fn is_transient(&self) -> bool {
+        match self {
+            Error::Api(e) => e.is_transient(),
+            Error::Collision(_) => true,
+        }
+    }
+}
+
 /// Annotations never copied from a Deployment to its ReplicaSets.
 const ANNOTATIONS_TO_SKIP: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",

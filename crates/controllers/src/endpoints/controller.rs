@@ -22,7 +22,15 @@ use crate::informers::Informers;
 use crate::podutil;
 use crate::runtime::{forward, work, Change, Key, Queue};
 
+/// Slices we created whose names our cache has not shown yet, per Service: until it does,
+/// planning again would create them twice.
+type Created = std::sync::Mutex<std::collections::HashMap<Key, (Vec<String>, tokio::time::Instant)>>;
+
+/// How long created-but-unseen slices hold a Service's slice sync back.
+const CREATED_TTL: Duration = Duration::from_secs(60);
+
 struct Ctl {
+    created: Created,
     client: Client,
     services: Store<Service>,
     pods: Store<Pod>,
@@ -83,6 +91,7 @@ pub async fn run(client: Client, inf: Informers) -> anyhow::Result<()> {
         queue.add(k);
     }
     let ctl = Ctl {
+        created: Default::default(),
         client,
         services: inf.services.store().clone(),
         pods: inf.pods.store().clone(),
@@ -156,8 +165,29 @@ impl Ctl {
             .collect();
         let pods: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
         self.sync_endpoints(&key, &svc, &pods, &ep_api).await?;
+        if let Some(wait) = self.slices_pending(&key) {
+            return Ok(Some(wait));
+        }
         self.sync_slices(&key, &svc, &pods).await?;
         Ok(None)
+    }
+
+    /// Whether slices we created for `key` are still missing from the cache; if so, how
+    /// long to wait at most.
+    fn slices_pending(&self, key: &Key) -> Option<Duration> {
+        let mut created = self.created.lock().expect("lock poisoned");
+        let (names, at) = created.get(key)?;
+        let seen = names.iter().all(|n| {
+            self.slices
+                .get(&Key::new(key.namespace.clone(), n.clone()).object_ref())
+                .is_some()
+        });
+        if seen || at.elapsed() >= CREATED_TTL {
+            created.remove(key);
+            return None;
+        }
+        // The watch event for the new slice requeues us sooner.
+        Some(CREATED_TTL - at.elapsed())
     }
 
     async fn sync_endpoints(
@@ -220,8 +250,19 @@ impl Ctl {
         for s in &plan.update {
             api.replace(&s.name_any(), &PostParams::default(), s).await?;
         }
+        let mut names = Vec::new();
         for s in &plan.create {
-            api.create(&PostParams::default(), s).await?;
+            let made = api.create(&PostParams::default(), s).await;
+            if let Ok(m) = &made {
+                names.push(m.name_any());
+            }
+            if !names.is_empty() {
+                self.created
+                    .lock()
+                    .expect("lock poisoned")
+                    .insert(key.clone(), (names.clone(), tokio::time::Instant::now()));
+            }
+            made?;
         }
         for name in &plan.delete {
             match api.delete(name, &DeleteParams::default()).await {

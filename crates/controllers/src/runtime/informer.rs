@@ -26,6 +26,10 @@ pub enum Change<K> {
 pub struct Informer<K: Resource<DynamicType = ()> + 'static> {
     store: Store<K>,
     tx: broadcast::Sender<Arc<Change<K>>>,
+    // Our own readiness flag: kube-runtime's `Store::wait_until_ready` keeps only the last
+    // waiter's waker (a futures oneshot polled from several tasks), so with several
+    // controllers waiting on one store all but one could hang forever.
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<K: Resource<DynamicType = ()> + 'static> Clone for Informer<K> {
@@ -33,6 +37,7 @@ impl<K: Resource<DynamicType = ()> + 'static> Clone for Informer<K> {
         Informer {
             store: self.store.clone(),
             tx: self.tx.clone(),
+            synced: self.synced.clone(),
         }
     }
 }
@@ -56,6 +61,7 @@ where
         let (store, mut writer) = reflector::store();
         let (tx, _) = broadcast::channel(FEED_CAPACITY);
         let feed = tx.clone();
+        let (synced_tx, synced) = tokio::sync::watch::channel(false);
         let kind = K::kind(&()).to_string();
         let drive = async move {
             let stream = watcher(api, watcher::Config::default()).default_backoff();
@@ -64,6 +70,12 @@ where
                 match event {
                     Ok(event) => {
                         writer.apply_watcher_event(&event);
+                        if matches!(event, watcher::Event::InitDone) {
+                            synced_tx.send_replace(true);
+                        }
+                        if let watcher::Event::Apply(o) | watcher::Event::Delete(o) = &event {
+                            tracing::trace!(kind = %kind, name = ?o.meta().name, "watch event");
+                        }
                         let change = match event {
                             watcher::Event::Apply(k) => Change::Applied(Arc::new(k)),
                             watcher::Event::Delete(k) => Change::Deleted(Arc::new(k)),
@@ -78,7 +90,7 @@ where
             }
             Ok(())
         };
-        (Informer { store, tx }, drive)
+        (Informer { store, tx, synced }, drive)
     }
 
     /// The cache. Read it only after [`Informer::ready`].
@@ -88,8 +100,8 @@ where
 
     /// Waits until the first full list has landed in the cache.
     pub async fn ready(&self) {
-        // The writer lives as long as the informer task; if it is gone we are shutting down.
-        let _ = self.store.wait_until_ready().await;
+        // The sender lives as long as the informer task; if it is gone we are shutting down.
+        let _ = self.synced.clone().wait_for(|s| *s).await;
     }
 
     /// A new feed of changes from now on.

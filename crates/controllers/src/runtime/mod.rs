@@ -58,14 +58,16 @@ impl std::fmt::Display for Key {
 
 /// Runs `reconcile` for every key the queue hands out, one at a time, forever.
 /// `Ok(Some(d))` requeues the key after `d`; `Err` retries with per-key backoff.
-pub async fn work<F, Fut, E>(controller: &'static str, queue: std::sync::Arc<Queue<Key>>, mut reconcile: F)
+pub async fn work<Q, F, Fut, E>(controller: &'static str, queue: std::sync::Arc<Queue<Q>>, mut reconcile: F)
 where
-    F: FnMut(Key) -> Fut,
+    Q: Clone + Eq + std::hash::Hash + std::fmt::Display,
+    F: FnMut(Q) -> Fut,
     Fut: std::future::Future<Output = Result<Option<std::time::Duration>, E>>,
-    E: std::fmt::Display,
+    E: std::fmt::Display + Transient,
 {
     loop {
         let key = queue.next().await;
+        tracing::trace!(controller, key = %key, "reconcile");
         match reconcile(key.clone()).await {
             Ok(requeue) => {
                 queue.forget(&key);
@@ -73,10 +75,27 @@ where
                     queue.add_after(key, after);
                 }
             }
+            Err(e) if e.is_transient() => {
+                tracing::debug!(controller, key = %key, error = %e, "reconcile raced another writer; retrying");
+                queue.retry(key);
+            }
             Err(e) => {
                 tracing::warn!(controller, key = %key, error = %e, "reconcile failed; retrying");
                 queue.retry(key);
             }
         }
+    }
+}
+
+/// Errors that are an expected part of optimistic concurrency (a 409 because our cache was
+/// a step behind) and are logged quietly before the retry.
+pub trait Transient {
+    /// Whether this error only means "try again with fresher data".
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for kube::Error {
+    fn is_transient(&self) -> bool {
+        matches!(self, kube::Error::Api(s) if s.code == 409)
     }
 }

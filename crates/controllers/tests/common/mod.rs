@@ -47,31 +47,37 @@ impl Cluster {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut embedded = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                embedded |= line.trim_start().starts_with("controllers ");
                 if line.starts_with("ready in") {
-                    let _ = tx.send(());
+                    let _ = tx.send(embedded);
                 }
             }
         });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let Ok(embedded) = rx.recv_timeout(Duration::from_secs(60)) else {
             let _ = child.kill();
             panic!("podway did not become ready");
-        }
+        };
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
         let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await
             .expect("config");
         let client = Client::try_from(cfg).expect("client");
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let controllers = tokio::spawn(podway_controllers::run(client.clone(), config, async move {
-            let _ = stopped.await;
-        }));
+        // `podway up` now runs these same controllers itself; a second set would race it.
+        // Then the binary's (build it first: `cargo build -p podway`) are the ones tested.
+        let controllers = (!embedded).then(|| {
+            tokio::spawn(podway_controllers::run(client.clone(), config, async move {
+                let _ = stopped.await;
+            }))
+        });
         Cluster {
             child,
             _dir: dir,
             client,
             stop: Some(stop),
-            controllers: Some(controllers),
+            controllers,
         }
     }
 
