@@ -40,6 +40,13 @@ impl Machine {
     }
 }
 
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`): other work on the machine shows
+/// up here, and the numbers are only comparable between runs on a quiet machine.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 /// The first `model name` line of `/proc/cpuinfo` text.
 pub fn cpu_model(cpuinfo: &str) -> Option<String> {
     cpuinfo.lines().find_map(|l| {

@@ -69,6 +69,7 @@ struct Args {
 struct Loaded {
     idle: Memory,
     creates: creates::Creates,
+    created: Memory,
     lists: list::Lists,
     watches: watch::Watches,
     after: Memory,
@@ -91,6 +92,7 @@ fn progress(msg: &str) {
 
 async fn run(args: Args) -> Result<()> {
     let machine = host::Machine::current();
+    let load_before = host::load_average();
     let podway = std::fs::canonicalize(&args.podway)
         .with_context(|| format!("{} (build it with `make build`)", args.podway.display()))?;
     std::fs::create_dir_all(&args.work_dir)?;
@@ -117,6 +119,10 @@ async fn run(args: Args) -> Result<()> {
     println!("- machine: {}", machine.describe());
     println!("- podway: {}", podway.display());
     println!(
+        "- load average (1/5/15 min) before: {load_before}; after: {}",
+        host::load_average()
+    );
+    println!(
         "- load: {} Services at concurrency {}; {} watchers x {} events {} ms apart; {} startup runs, {} LIST runs\n",
         args.services,
         args.concurrency,
@@ -130,12 +136,6 @@ async fn run(args: Args) -> Result<()> {
         "{}",
         report::render(&rows(&args, &starts, &sqlite, raw.as_ref(), etcd.as_ref()))
     );
-    if let Some(l) = Some(&sqlite.lists).filter(|l| l.items != args.services + args.watch_events + 1) {
-        println!(
-            "note: the API LIST returned {} Services (other controllers may add their own)",
-            l.items
-        );
-    }
     Ok(())
 }
 
@@ -148,6 +148,7 @@ async fn loaded(args: &Args, podway: &Path, label: &str, flags: &[String]) -> Re
     let idle = host::memory(p.pid())?;
     progress(&format!("  {} creates, {} in flight", args.services, args.concurrency));
     let creates = creates::podway(&client, args.services, args.concurrency).await?;
+    let created = host::memory(p.pid())?;
     progress(&format!("  LIST x{}", args.list_runs));
     let lists = list::measure(&client, &p.kubeconfig(), &dir.join("home-list"), args.list_runs).await?;
     progress(&format!("  {} watchers x {} events", args.watchers, args.watch_events));
@@ -166,6 +167,7 @@ async fn loaded(args: &Args, podway: &Path, label: &str, flags: &[String]) -> Re
     Ok(Loaded {
         idle,
         creates,
+        created,
         lists,
         watches,
         after,
@@ -242,7 +244,13 @@ fn rows(
         Some(60.0),
     ));
     rows.extend(memory_rows(
-        &format!("after {} Services, settled", args.services),
+        &format!("right after {} creates", args.services),
+        Some(sqlite.created),
+        etcd.map(|e| e.created),
+        None,
+    ));
+    rows.extend(memory_rows(
+        "after creates, LISTs and watches, settled",
         Some(sqlite.after),
         etcd.map(|e| e.after),
         None,
@@ -270,7 +278,7 @@ fn rows(
     ));
     let kubectl = |l: &Loaded| median(&l.lists.kubectl);
     rows.push(Row::timed(
-        format!("4. `kubectl get svc -A` ({} objects), median", sqlite.lists.items),
+        format!("4. `kubectl get svc -A` ({} Services), median", sqlite.lists.items),
         kubectl(sqlite),
         etcd.and_then(kubectl),
         None,
@@ -297,12 +305,26 @@ fn rows(
         .without_bar(),
     );
     rows.extend(latency_rows(
-        &format!("5. watch delivery to {} watchers", args.watchers),
+        &format!(
+            "5. watch delivery to {} watchers, from create acknowledged,",
+            args.watchers
+        ),
         Summary::of(&sqlite.watches.latencies),
         etcd.and_then(|e| Summary::of(&e.watches.latencies)),
         None,
         Duration::from_millis(50),
     ));
+    rows.extend(
+        latency_rows(
+            "5. same, from create sent,",
+            Summary::of(&sqlite.watches.from_sent),
+            etcd.and_then(|e| Summary::of(&e.watches.from_sent)),
+            None,
+            Duration::from_millis(50),
+        )
+        .into_iter()
+        .map(Row::without_bar),
+    );
     rows.push(Row::plain(
         "5. deliveries before the create's response",
         Cells {

@@ -27,6 +27,9 @@ pub struct Watches {
     /// Acknowledged-to-received, one per (watcher, event); an event that arrived before the
     /// create's response counts as zero.
     pub latencies: Vec<Duration>,
+    /// Sent-to-received, one per (watcher, event): an upper bound that includes the create's
+    /// own round trip, and never negative.
+    pub from_sent: Vec<Duration>,
     /// How many (watcher, event) deliveries arrived before the create was acknowledged.
     pub before_ack: usize,
     /// Deliveries expected (watchers × events) and seen.
@@ -65,11 +68,12 @@ pub async fn measure(client: &kube::Client, watchers: usize, events: usize, gap:
         warm += usize::from(seen.name == WARM_UP);
     }
 
-    let mut acked = HashMap::new();
+    let mut times = HashMap::new();
     for i in 0..events {
         let name = format!("watch-{i:05}");
+        let sent = Instant::now();
         create(client, &name).await?;
-        acked.insert(name, Instant::now());
+        times.insert(name, (sent, Instant::now()));
         tokio::time::sleep(gap).await;
     }
     let expected = watchers * events;
@@ -79,11 +83,14 @@ pub async fn measure(client: &kube::Client, watchers: usize, events: usize, gap:
     };
     while out.latencies.len() < expected {
         let seen = recv(&mut rx).await?;
-        let Some(ack) = acked.get(&seen.name) else { continue };
+        let Some((sent, ack)) = times.get(&seen.name) else {
+            continue;
+        };
         if seen.at < *ack {
             out.before_ack += 1;
         }
         out.latencies.push(seen.at.saturating_duration_since(*ack));
+        out.from_sent.push(seen.at.saturating_duration_since(*sent));
     }
     tasks.abort_all();
     Ok(out)
