@@ -296,6 +296,16 @@ fn rows(
     );
     rows.push(
         Row::timed(
+            "4. API LIST in pages of 500 (as kubectl), median",
+            median(&sqlite.lists.paged),
+            etcd.and_then(|e| median(&e.lists.paged)),
+            None,
+            half_second,
+        )
+        .without_bar(),
+    );
+    rows.push(
+        Row::timed(
             "4. one unpaged API LIST, median",
             median(&sqlite.lists.api),
             etcd.and_then(|e| median(&e.lists.api)),
