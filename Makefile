@@ -12,7 +12,7 @@ build:
 
 test: deps-test
 	$(CARGO) build --release --bin podway
-	PODWAY_BIN=$(CURDIR)/$(PODWAY) $(CARGO) test --release --workspace -- --test-threads=2
+	PODWAY_BIN=$(CURDIR)/$(PODWAY) $(CARGO) test --release --workspace --no-fail-fast -- --test-threads=2
 
 bench: deps-test build
 	bench/run.sh
