@@ -59,7 +59,7 @@ async fn ensure(api: &Api, group: &str, plural: &str, namespace: &str, obj: Valu
     if api.cache.get(&s.info().key(namespace, &name)).is_some() {
         return Ok(());
     }
-    match create_object(api, s.as_ref(), namespace, obj, Vec::new(), false).await {
+    match create_object(api, s.as_ref(), namespace, obj, false).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),

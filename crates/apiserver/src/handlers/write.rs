@@ -30,15 +30,14 @@ pub enum Origin {
     Apply,
 }
 
-/// Decode-time checks on a candidate object: type, unknown fields. Returns the warnings to send
-/// and the missing required fields (reported with validation errors).
+/// Decode-time checks on a candidate object: type, unknown fields. Returns the warnings to send.
 pub fn check_fields(
     s: &dyn Strategy,
     obj: &mut Value,
     validation: FieldValidation,
     origin: Origin,
     namespace: &str,
-) -> Result<(Vec<String>, Vec<FieldError>), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     let info = s.info();
     if !obj.is_object() {
         return Err(ApiError::bad_request(format!("Object '{}' is not a JSON object", info.kind)));
@@ -108,8 +107,7 @@ pub fn check_fields(
         }
         drop_fields(obj, &check.unknown);
     }
-    let missing = check.missing.iter().map(|f| FieldError::required(f.clone(), "")).collect();
-    Ok((warnings, missing))
+    Ok(warnings)
 }
 
 fn dry_run(call: &Call) -> bool {
@@ -131,8 +129,8 @@ pub async fn create(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call)
     let mut obj = body::decode(&call.content_type, &call.body)?;
     let validation = FieldValidation::parse(call.query.get("fieldValidation"))?;
     let ns = rp.namespace.clone();
-    let (warnings, missing) = check_fields(s, &mut obj, validation, Origin::Object, &ns)?;
-    let created = create_object(api, s, &ns, obj, missing, dry_run(call)).await?;
+    let warnings = check_fields(s, &mut obj, validation, Origin::Object, &ns)?;
+    let created = create_object(api, s, &ns, obj, dry_run(call)).await?;
     Ok(response::with_warnings(response::json(201, &with_type(s, &created)), &warnings))
 }
 
@@ -142,7 +140,6 @@ pub async fn create_object(
     s: &dyn Strategy,
     path_namespace: &str,
     mut obj: Value,
-    missing: Vec<FieldError>,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     let info = s.info();
@@ -189,7 +186,6 @@ pub async fn create_object(
         info.namespaced,
         name_rule(info.kind),
     );
-    errors.extend(missing);
     errors.extend(s.validate_create(&obj));
     if !errors.is_empty() {
         undo(rollback);
@@ -252,7 +248,7 @@ pub enum Part {
 pub async fn update(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, status: bool) -> Result<Response<Body>, ApiError> {
     let mut obj = body::decode(&call.content_type, &call.body)?;
     let validation = FieldValidation::parse(call.query.get("fieldValidation"))?;
-    let (warnings, missing) = check_fields(s, &mut obj, validation, Origin::Object, &rp.namespace)?;
+    let warnings = check_fields(s, &mut obj, validation, Origin::Object, &rp.namespace)?;
     let body_name = meta::name(&obj);
     if !body_name.is_empty() && body_name != rp.name {
         return Err(ApiError::bad_request(format!(
@@ -263,7 +259,7 @@ pub async fn update(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call,
     let precondition = Some(meta::resource_version(&obj).to_string()).filter(|r| !r.is_empty());
     let part = if status { Part::Status } else { Part::Main };
     let (code, out) =
-        write_with(api, s, rp, part, precondition, dry_run(call), missing, |_old| Ok(obj.clone())).await?;
+        write_with(api, s, rp, part, precondition, dry_run(call), |_old| Ok(obj.clone())).await?;
     Ok(response::with_warnings(response::json(code, &with_type(s, &out)), &warnings))
 }
 
@@ -288,21 +284,20 @@ pub async fn patch(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, 
     if apply && current(api, s, rp).await?.is_none() {
         // Server-side apply of an object that does not exist creates it.
         let mut obj = patch_doc.clone();
-        let (warnings, missing) = check_fields(s, &mut obj, validation, Origin::Apply, &rp.namespace)?;
+        let warnings = check_fields(s, &mut obj, validation, Origin::Apply, &rp.namespace)?;
         if meta::name(&obj).is_empty() {
             meta::set(&mut obj, "name", json!(rp.name));
         }
-        let created = create_object(api, s, &rp.namespace, obj, missing, dry_run(call)).await?;
+        let created = create_object(api, s, &rp.namespace, obj, dry_run(call)).await?;
         return Ok(response::with_warnings(response::json(201, &with_type(s, &created)), &warnings));
     }
     let precondition =
         patch_doc.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string).filter(|r| !r.is_empty());
     let origin = if apply { Origin::Apply } else { Origin::Patch };
     let warnings = std::sync::Mutex::new(Vec::new());
-    let missing_seen = std::sync::Mutex::new(Vec::new());
     let namespace = rp.namespace.clone();
     let part = if status { Part::Status } else { Part::Main };
-    let (code, out) = write_with(api, s, rp, part, precondition, dry_run(call), Vec::new(), |old| {
+    let (code, out) = write_with(api, s, rp, part, precondition, dry_run(call), |old| {
         let mut patched = match media.as_str() {
             "application/json-patch+json" => {
                 patch::json_patch(old, &patch_doc).map_err(|e| ApiError::invalid_patch(&e.to_string()))?
@@ -315,9 +310,7 @@ pub async fn patch(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, 
             _ => patch::strategic_merge_patch(old, &patch_doc, &info.api_version(), info.kind)
                 .map_err(|e| ApiError::invalid_patch(&e.to_string()))?,
         };
-        let (w, m) = check_fields(s, &mut patched, validation, origin, &namespace)?;
-        *warnings.lock().expect("lock") = w;
-        *missing_seen.lock().expect("lock") = m;
+        *warnings.lock().expect("lock") = check_fields(s, &mut patched, validation, origin, &namespace)?;
         Ok(patched)
     })
     .await?;
@@ -327,7 +320,6 @@ pub async fn patch(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, 
 
 /// Read, change, validate and compare-and-swap, retrying on conflicts unless the caller gave
 /// a resourceVersion precondition. Returns the HTTP code and the object written.
-#[allow(clippy::too_many_arguments)]
 async fn write_with(
     api: &Api,
     s: &dyn Strategy,
@@ -335,7 +327,6 @@ async fn write_with(
     part: Part,
     precondition: Option<String>,
     dry_run: bool,
-    missing: Vec<FieldError>,
     change: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<(u16, Value), ApiError> {
     let info = s.info();
@@ -368,8 +359,7 @@ async fn write_with(
             Part::Main => s.allocate_update(&mut new, &old)?,
             Part::Status => None,
         };
-        let mut errors = missing.clone();
-        errors.extend(s.validate_update(&new, &old));
+        let errors = s.validate_update(&new, &old);
         if !errors.is_empty() {
             undo(rollback);
             return Err(ApiError::invalid(info.group, info.kind, &rp.name, &errors));
@@ -593,5 +583,5 @@ pub async fn change_object(
     part: Part,
     change: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
-    write_with(api, s, rp, part, None, false, Vec::new(), change).await.map(|(_, v)| v)
+    write_with(api, s, rp, part, None, false, change).await.map(|(_, v)| v)
 }

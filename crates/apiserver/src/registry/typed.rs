@@ -15,76 +15,25 @@ pub struct FieldCheck {
     pub unknown: Vec<String>,
     /// A value of the wrong type, as the decoder words it (with its path).
     pub type_error: Option<String>,
-    /// A required field that is absent: (path of the field).
-    pub missing: Vec<String>,
 }
 
-/// Decode `obj` as `K`, the typed kind, and report unknown fields and decode errors.
+/// Decode `obj` as `K`, the typed kind, and report unknown fields and type errors. Absent
+/// required fields are not errors here: like Go, k8s-openapi decodes them as zero values and
+/// validation reports them.
 pub fn check_typed<K: DeserializeOwned + Serialize>(obj: &Value) -> FieldCheck {
     let mut check = FieldCheck::default();
-    let mut candidate = obj.clone();
-    // A missing required field makes the typed decoder stop; Kubernetes decodes it as the
-    // zero value and lets validation say "Required value". Fill each one found with a
-    // placeholder, remember it, and decode again (bounded: a handful per object at most).
-    for _ in 0..16 {
-        let text = candidate.to_string();
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        match serde_path_to_error::deserialize::<_, K>(de) {
-            Ok(typed) => {
-                let again = serde_json::to_value(&typed).unwrap_or(Value::Null);
-                find_unknown(obj, &again, String::new(), &mut check.unknown);
-                return check;
-            }
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if let Some(field) = missing_field(&inner) {
-                    let parent = if path == "." { String::new() } else { path };
-                    let full = if parent.is_empty() { field.to_string() } else { format!("{parent}.{field}") };
-                    if check.missing.contains(&full) || !fill_placeholder(&mut candidate, &parent, field) {
-                        check.type_error = Some(inner);
-                        return check;
-                    }
-                    check.missing.push(full);
-                    continue;
-                }
-                let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
-                check.type_error = Some(if path == "." { inner } else { format!("{path}: {inner}") });
-                return check;
-            }
+    match serde_path_to_error::deserialize::<_, K>(obj) {
+        Ok(typed) => {
+            let again = serde_json::to_value(&typed).unwrap_or(Value::Null);
+            find_unknown(obj, &again, String::new(), &mut check.unknown);
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            check.type_error = Some(if path == "." { inner } else { format!("{path}: {inner}") });
         }
     }
     check
-}
-
-fn missing_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `")?;
-    rest.split('`').next()
-}
-
-/// Put an empty string at `parent.field` so decoding can go on. Returns false if the parent
-/// path cannot be found.
-fn fill_placeholder(obj: &mut Value, parent: &str, field: &str) -> bool {
-    let mut cur = obj;
-    for seg in split_path(parent) {
-        cur = match seg {
-            Seg::Key(k) => match cur.get_mut(&k) {
-                Some(v) => v,
-                None => return false,
-            },
-            Seg::Index(i) => match cur.get_mut(i) {
-                Some(v) => v,
-                None => return false,
-            },
-        };
-    }
-    match cur.as_object_mut() {
-        Some(m) => {
-            m.insert(field.to_string(), Value::String(String::new()));
-            true
-        }
-        None => false,
-    }
 }
 
 enum Seg {
