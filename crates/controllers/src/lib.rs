@@ -21,9 +21,13 @@ pub mod endpoints;
 pub mod events;
 pub mod garbagecollector;
 pub mod informers;
+pub mod namespace;
+pub mod nodelifecycle;
 pub mod podutil;
 pub mod replicaset;
 pub mod runtime;
+pub mod scheduler;
+pub mod serviceaccount;
 
 use std::time::Duration;
 
@@ -75,7 +79,13 @@ pub async fn run(
     controller!("replicaset", replicaset::run(client.clone(), inf.clone()));
     controller!("endpoints", endpoints::run(client.clone(), inf.clone()));
     controller!("garbagecollector", garbagecollector::run(client.clone()));
-    let _ = &config;
+    controller!("namespace", namespace::run(client.clone(), inf.clone()));
+    controller!("serviceaccount", serviceaccount::run(client.clone(), inf.clone()));
+    controller!("scheduler", scheduler::run(client.clone(), inf.clone()));
+    controller!(
+        "nodelifecycle",
+        nodelifecycle::run(client.clone(), inf.clone(), config.clone())
+    );
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -674,11 +674,13 @@ mod tests {
 
     #[test]
     fn a_new_replica_set_records_desired_and_max_replicas() {
-        let mut d = Deployment::default();
-        d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec {
-            replicas: Some(4),
+        let d = Deployment {
+            spec: Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+                replicas: Some(4),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let mut meta = ObjectMeta::default();
         set_new_rs_annotations(&d, &mut meta, 1, false);
         let ann = meta.annotations.unwrap();

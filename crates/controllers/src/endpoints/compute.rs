@@ -128,8 +128,7 @@ pub fn endpoints_labels(svc: &Service) -> BTreeMap<String, String> {
 pub fn endpoints_subsets(svc: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
     let tolerate = publish_not_ready(svc);
     // Key: the resolved ports; value: (ready, not ready) addresses.
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<ResolvedPorts, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
     for pod in pods {
         if !should_be_in_endpoints(pod, tolerate) {
             continue;
@@ -202,6 +201,9 @@ pub fn endpoints_subsets(svc: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
         .collect()
 }
 
+/// A pod's resolved ports: (service port name, pod port, protocol).
+type ResolvedPorts = Vec<(String, i32, String)>;
+
 /// One group of slice content: the address type, the resolved ports, and endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceGroup {
@@ -219,7 +221,7 @@ pub struct SliceGroup {
 /// marked; `ready` is never true for them unless `publishNotReadyAddresses`.
 pub fn slice_groups(svc: &Service, pods: &[&Pod]) -> Vec<SliceGroup> {
     let tolerate = publish_not_ready(svc);
-    let mut groups: BTreeMap<(String, Vec<(String, i32, String)>), Vec<discovery::Endpoint>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, ResolvedPorts), Vec<discovery::Endpoint>> = BTreeMap::new();
     for pod in pods {
         if !should_be_in_endpoints(pod, true) {
             continue;

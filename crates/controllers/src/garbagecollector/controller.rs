@@ -211,7 +211,7 @@ async fn process(state: &State, uid: String) -> Result<Option<Duration>, kube::E
                 let Some(dres) = state.resource(dep.resource) else {
                     continue;
                 };
-                remove_owner_refs(&state.api(&dres, &dep.namespace), dep, &[uid.clone()]).await?;
+                remove_owner_refs(&state.api(&dres, &dep.namespace), dep, std::slice::from_ref(&uid)).await?;
             }
             remove_finalizer(&api, &node, ORPHAN).await?;
         } else if node.finalizers.iter().any(|f| f == FOREGROUND) {
