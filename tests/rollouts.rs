@@ -157,3 +157,42 @@ fn scale_restart_undo_and_delete_with_garbage_collection() {
         left.trim().is_empty().then_some(())
     });
 }
+
+#[test]
+fn expose_with_a_named_target_port_resolves_to_the_container_port() {
+    let c = Cluster::start();
+    let deploy = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: spring
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: backend-app
+  template:
+    metadata:
+      labels:
+        app: backend-app
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.14.2
+        ports:
+        - name: http
+          containerPort: 8080
+"#;
+    c.apply(deploy);
+    let out = c.ok(&["expose", "deployment", "spring", "--name=spring-service", "--type=NodePort", "--port=80", "--target-port=http"]);
+    assert_eq!(out.trim(), "service/spring-service exposed");
+    assert_eq!(c.ok(&["get", "svc", "spring-service", "-o", "jsonpath={.spec.ports[0].targetPort}"]), "http");
+    eventually(20, "1 pod", || Some(pods(&c, "app=backend-app")).filter(|p| p.len() == 1));
+    ready_all(&c, "app=backend-app", 30);
+    let ep = eventually(20, "endpoints with the resolved port", || {
+        let ep = c.ok(&["get", "ep", "spring-service"]);
+        let cell = row(&ep, "spring-service")[1].clone();
+        (cell != "<none>").then_some(cell)
+    });
+    assert_eq!(ep, "10.244.0.30:8080");
+}

@@ -175,3 +175,29 @@ count: 1
     let describe_source = c.ok(&["get", "events", "--field-selector", "involvedObject.name=web", "-o", "name"]);
     assert!(describe_source.contains("event/web.1") && describe_source.contains("event/web.2"), "{describe_source}");
 }
+
+#[test]
+fn deleting_a_namespace_removes_it_and_everything_in_it() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "shop"]);
+    common::eventually(20, "the default ServiceAccount in a new namespace", || {
+        c.kubectl(&["get", "serviceaccount", "default", "-n", "shop"]).status.success().then_some(())
+    });
+    c.ok(&["create", "configmap", "cfg", "-n", "shop", "--from-literal=a=b"]);
+    c.ok(&["create", "deployment", "web", "-n", "shop", "--image=nginx"]);
+    // kubectl waits until the namespace is really gone.
+    let out = c.ok(&["delete", "namespace", "shop", "--timeout=60s"]);
+    assert_eq!(out.trim(), "namespace \"shop\" deleted");
+    let err = c.fails(&["get", "namespace", "shop"]);
+    assert!(err.contains("namespaces \"shop\" not found"), "{err}");
+    let left = c.ok(&["get", "configmaps,deployments,pods", "-A", "-o", "name"]);
+    assert!(!left.contains("cfg") && !left.contains("deployment.apps/web"), "{left}");
+}
+
+#[test]
+fn pods_of_a_pending_deployment_answer_logs_with_the_reason() {
+    let c = Cluster::start();
+    c.ok(&["run", "busy", "--image=busybox", "--", "sleep", "3600"]);
+    let err = c.fails(&["logs", "busy"]);
+    assert!(err.contains("container \"busy\" in pod \"busy\" is waiting to start"), "{err}");
+}

@@ -180,7 +180,6 @@ async fn a_silent_node_goes_unknown_is_tainted_and_its_pods_are_evicted() {
 }
 
 #[tokio::test]
-#[ignore = "podway's PUT namespaces/<ns>/finalize answers 200 but keeps spec.finalizers [\"kubernetes\"], so a deleted namespace never goes; enable once fixed"]
 async fn a_deleted_namespace_is_emptied_and_removed_and_new_ones_get_a_default_service_account() {
     let cluster = Cluster::start().await;
     let client = cluster.client.clone();

@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// The NodePort range, `FROM-TO`.
     #[arg(long, default_value = "30000-32767")]
     node_port_range: String,
+    /// Run the API server without the controllers (for developing or testing controllers
+    /// against it, the way they run against any cluster).
+    #[arg(long)]
+    no_controllers: bool,
 }
 
 /// The data directory: the flag, else `$XDG_DATA_HOME/podway`, else `~/.local/share/podway`.
@@ -124,22 +128,34 @@ pub async fn run(args: UpArgs) -> Result<()> {
             "kubectl get all -A".to_string()
         }
     };
-    let client = controller_client(&dir.join("kubeconfig")).await?;
-    let mut controllers_shutdown = shutdown_rx.clone();
-    let controllers = tokio::spawn(podway_controllers::run(client, podway_controllers::ControllerConfig::default(), async move {
-        let _ = controllers_shutdown.wait_for(|s| *s).await;
-    }));
-    println!("  controllers    started");
+    let controllers = if args.no_controllers {
+        println!("  controllers    not started (--no-controllers)");
+        None
+    } else {
+        let client = controller_client(&dir.join("kubeconfig")).await?;
+        let mut controllers_shutdown = shutdown_rx.clone();
+        let config = podway_controllers::ControllerConfig::default();
+        println!("  controllers    started");
+        Some(tokio::spawn(podway_controllers::run(client, config, async move {
+            let _ = controllers_shutdown.wait_for(|s| *s).await;
+        })))
+    };
     std::fs::write(&pid_file, std::process::id().to_string())?;
     println!("ready in {:.2}s. Try:\n  {kubeconfig_note}\n  kubectl create deployment web --image=nginx --replicas=2 --port=80\n  kubectl expose deployment web --type=NodePort --port=80\nStop with Ctrl-C or `podway down`.", started.elapsed().as_secs_f64());
 
+    let controllers_ended = async {
+        match controllers {
+            Some(handle) => match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("controllers stopped: {e:#}"),
+                Err(e) => eprintln!("controllers crashed: {e}"),
+            },
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = wait_for_signal() => {}
-        ended = controllers => match ended {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("controllers stopped: {e:#}"),
-            Err(e) => eprintln!("controllers crashed: {e}"),
-        },
+        _ = controllers_ended => {}
     }
     println!("stopping");
     let _ = shutdown_tx.send(true);

@@ -41,7 +41,7 @@ pub async fn serve(api: &Arc<Api>, s: &Arc<dyn Strategy>, rp: &ResourcePath, cal
         (Subresource::Finalize, &Method::PUT) => {
             let obj = body::decode(&call.content_type, &call.body)?;
             let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
-            let out = change_object(api, s, rp, Part::Status, |old| {
+            let out = change_object(api, s, rp, Part::Finalize, |old| {
                 let mut new = old.clone();
                 new["spec"]["finalizers"] = finalizers.clone();
                 Ok(new)

@@ -242,6 +242,8 @@ pub enum Part {
     Main,
     /// The status subresource: only status changes.
     Status,
+    /// `namespaces/finalize`: only `spec.finalizers` changes.
+    Finalize,
 }
 
 /// PUT: replace an object (or its status).
@@ -350,6 +352,11 @@ async fn write_with(
                 s.prepare_update(&mut new, &old);
             }
             Part::Status => s.prepare_status_update(&mut new, &old),
+            Part::Finalize => {
+                let finalizers = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                new = old.clone();
+                new["spec"]["finalizers"] = finalizers;
+            }
         }
         if info.uses_generation && new.get("spec") != old.get("spec") {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
@@ -357,7 +364,7 @@ async fn write_with(
         }
         let rollback = match part {
             Part::Main => s.allocate_update(&mut new, &old)?,
-            Part::Status => None,
+            Part::Status | Part::Finalize => None,
         };
         let errors = s.validate_update(&new, &old);
         if !errors.is_empty() {
