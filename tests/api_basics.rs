@@ -33,10 +33,17 @@ fn system_namespaces_and_services_exist_from_the_start() {
     }
     let svc = c.ok(&["get", "svc", "-A"]);
     let kubernetes = row(&svc, "default");
-    assert_eq!(&kubernetes[1..5], ["kubernetes", "ClusterIP", "10.96.0.1", "<none>"], "{svc}");
+    assert_eq!(
+        &kubernetes[1..5],
+        ["kubernetes", "ClusterIP", "10.96.0.1", "<none>"],
+        "{svc}"
+    );
     assert_eq!(kubernetes[5], "443/TCP");
     let dns = svc.lines().find(|l| l.contains("kube-dns")).expect("kube-dns row");
-    assert!(dns.contains("10.96.0.10") && dns.contains("53/UDP,53/TCP,9153/TCP"), "{dns}");
+    assert!(
+        dns.contains("10.96.0.10") && dns.contains("53/UDP,53/TCP,9153/TCP"),
+        "{dns}"
+    );
     let sa = c.ok(&["get", "serviceaccounts", "-n", "kube-system"]);
     assert!(row(&sa, "default").len() >= 2, "{sa}");
 }
@@ -45,23 +52,39 @@ fn system_namespaces_and_services_exist_from_the_start() {
 fn api_resources_lists_served_kinds_with_short_names() {
     let c = Cluster::start();
     let out = c.ok(&["api-resources"]);
-    for (name, short) in [("services", "svc"), ("pods", "po"), ("deployments", "deploy"), ("endpoints", "ep"), ("ingresses", "ing"), ("namespaces", "ns")] {
+    for (name, short) in [
+        ("services", "svc"),
+        ("pods", "po"),
+        ("deployments", "deploy"),
+        ("endpoints", "ep"),
+        ("ingresses", "ing"),
+        ("namespaces", "ns"),
+    ] {
         let r = row(&out, name);
         assert_eq!(r[1], short, "{out}");
     }
-    assert!(out.contains("endpointslices") && out.contains("discovery.k8s.io/v1"), "{out}");
+    assert!(
+        out.contains("endpointslices") && out.contains("discovery.k8s.io/v1"),
+        "{out}"
+    );
 }
 
 #[test]
 fn missing_objects_get_kubernetes_not_found_errors() {
     let c = Cluster::start();
     let err = c.fails(&["get", "pod", "nothere"]);
-    assert!(err.contains("Error from server (NotFound): pods \"nothere\" not found"), "{err}");
+    assert!(
+        err.contains("Error from server (NotFound): pods \"nothere\" not found"),
+        "{err}"
+    );
     let err = c.fails(&["get", "deploy", "nothere"]);
     assert!(err.contains("deployments.apps \"nothere\" not found"), "{err}");
     // kubectl 1.32 looks the namespace up after a 404 and names it when it is missing.
     let err = c.fails(&["get", "svc", "-n", "nowhere", "x"]);
-    assert!(err.contains("Error from server (NotFound): namespaces \"nowhere\" not found"), "{err}");
+    assert!(
+        err.contains("Error from server (NotFound): namespaces \"nowhere\" not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,7 +134,12 @@ fn watch_streams_changes_after_the_list() {
     });
     // The initial list arrives first (kube-root-ca.crt may or may not exist: no assumption).
     common::eventually(20, "watch to create a new configmap line", || {
-        c.ok(&["create", "configmap", &format!("w{}", std::process::id()), "--from-literal=a=b"]);
+        c.ok(&[
+            "create",
+            "configmap",
+            &format!("w{}", std::process::id()),
+            "--from-literal=a=b",
+        ]);
         Some(())
     });
     let wanted = format!("configmap/w{}", std::process::id());

@@ -24,7 +24,11 @@ fn malformed_json_and_yaml_and_protobuf_are_400() {
         let (code, body) = c.request("POST", SERVICES, Some(&f), content_type, true);
         assert_eq!(code, 400, "{content_type}: {body}");
         let s = status(&body);
-        assert_eq!((s["kind"].as_str(), s["reason"].as_str()), (Some("Status"), Some("BadRequest")), "{body}");
+        assert_eq!(
+            (s["kind"].as_str(), s["reason"].as_str()),
+            (Some("Status"), Some("BadRequest")),
+            "{body}"
+        );
     }
     assert!(!c.ok(&["get", "svc"]).contains("Service "), "nothing created");
 }
@@ -32,7 +36,11 @@ fn malformed_json_and_yaml_and_protobuf_are_400() {
 #[test]
 fn unknown_group_version_or_resource_is_404() {
     let c = Cluster::start();
-    for path in ["/apis/apps/v2/namespaces/default/deployments", "/api/v1/namespaces/default/widgets", "/apis/nope.example.com/v1/things"] {
+    for path in [
+        "/apis/apps/v2/namespaces/default/deployments",
+        "/api/v1/namespaces/default/widgets",
+        "/apis/nope.example.com/v1/things",
+    ] {
         let (code, body) = c.curl(path, true);
         assert_eq!(code, 404, "{path}: {body}");
         assert_eq!(status(&body)["reason"], "NotFound");
@@ -42,9 +50,18 @@ fn unknown_group_version_or_resource_is_404() {
 #[test]
 fn bodies_over_3_mib_are_413() {
     let c = Cluster::start();
-    let big = format!("{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}", "x".repeat(3 * 1024 * 1024 + 10));
+    let big = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}",
+        "x".repeat(3 * 1024 * 1024 + 10)
+    );
     let f = c.file("big.json", &big);
-    let (code, body) = c.request("POST", "/api/v1/namespaces/default/configmaps", Some(&f), "application/json", true);
+    let (code, body) = c.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some(&f),
+        "application/json",
+        true,
+    );
     assert_eq!(code, 413, "{}", &body[..body.len().min(300)]);
     assert_eq!(status(&body)["reason"], "RequestEntityTooLarge");
     let err = c.fails(&["get", "configmap", "big"]);
@@ -58,11 +75,20 @@ fn stale_resource_version_is_409_conflict() {
     let old = c.ok(&["get", "configmap", "cfg", "-o", "json"]);
     c.ok(&["label", "configmap", "cfg", "bumped=yes"]);
     let f = c.file("old.json", &old);
-    let (code, body) = c.request("PUT", "/api/v1/namespaces/default/configmaps/cfg", Some(&f), "application/json", true);
+    let (code, body) = c.request(
+        "PUT",
+        "/api/v1/namespaces/default/configmaps/cfg",
+        Some(&f),
+        "application/json",
+        true,
+    );
     assert_eq!(code, 409, "{body}");
     let s = status(&body);
     assert_eq!(s["reason"], "Conflict");
-    assert!(s["message"].as_str().unwrap().contains("the object has been modified; please apply your changes to the latest version and try again"));
+    assert!(s["message"]
+        .as_str()
+        .unwrap()
+        .contains("the object has been modified; please apply your changes to the latest version and try again"));
 }
 
 #[test]
@@ -84,13 +110,24 @@ fn warn_validation_drops_unknown_fields_with_a_warning() {
     let svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: spring\nspec:\n  type: NodePort\n  ports:\n  - port: 8080\n    nordPort: 30000\n";
     let out = c.kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], Some(svc));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("Warning: unknown field \"spec.ports[0].nordPort\""), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Warning: unknown field \"spec.ports[0].nordPort\""),
+        "{}",
+        text(&out.stderr)
+    );
     // (kubectl's last-applied annotation keeps the manifest as written; the spec does not.)
     let stored = c.ok(&["get", "svc", "spring", "-o", "jsonpath={.spec.ports[0]}"]);
     assert!(stored.contains("8080") && !stored.contains("nordPort"), "{stored}");
     // And --validate=false drops it silently.
-    let out = c.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], Some(&svc.replace("spring", "spring2")));
-    assert!(out.status.success() && !text(&out.stderr).contains("Warning"), "{}", text(&out.stderr));
+    let out = c.kubectl_stdin(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(&svc.replace("spring", "spring2")),
+    );
+    assert!(
+        out.status.success() && !text(&out.stderr).contains("Warning"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -13,7 +13,9 @@ use kube::runtime::{watcher, WatchStreamExt};
 /// A kube-rs client for the cluster's kubeconfig.
 pub async fn kube_client(c: &Cluster) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::read_from(c.kubeconfig()).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("config");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
     kube::Client::try_from(config).expect("client")
 }
 
@@ -39,13 +41,21 @@ svc = v1.create_namespaced_service("default", client.V1Service(
     spec=client.V1ServiceSpec(type="NodePort", selector={"app": "py"}, ports=[client.V1ServicePort(port=80)])))
 print("service", svc.spec.cluster_ip, svc.spec.ports[0].node_port, svc.spec.ports[0].target_port)
 "#;
-    let out = Command::new("python3").arg("-c").arg(script).arg(c.kubeconfig()).output().expect("python3");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(c.kubeconfig())
+        .output()
+        .expect("python3");
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "python failed:\n{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("created from-python"), "{stdout}");
     assert!(stdout.contains("listed ['from-python']"), "{stdout}");
     assert!(stdout.contains("event ADDED from-python"), "{stdout}");
-    let svc = stdout.lines().find(|l| l.starts_with("service ")).expect("service line");
+    let svc = stdout
+        .lines()
+        .find(|l| l.starts_with("service "))
+        .expect("service line");
     let parts: Vec<&str> = svc.split_whitespace().collect();
     assert!(parts[1].starts_with("10."), "{svc}");
     let node_port: u16 = parts[2].parse().unwrap();
@@ -75,13 +85,20 @@ fn kube_rs_creates_lists_and_watches() {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         while !seen.contains(&"from-rust-2".to_string()) {
-            let ev = tokio::time::timeout_at(deadline, stream.try_next()).await.expect("watch event in time").expect("watch ok");
+            let ev = tokio::time::timeout_at(deadline, stream.try_next())
+                .await
+                .expect("watch event in time")
+                .expect("watch ok");
             match ev {
                 Some(watcher::Event::InitDone) if !created => {
-                    cms.create(&PostParams::default(), &second).await.expect("create second");
+                    cms.create(&PostParams::default(), &second)
+                        .await
+                        .expect("create second");
                     created = true;
                 }
-                Some(watcher::Event::InitApply(o)) | Some(watcher::Event::Apply(o)) => seen.push(o.metadata.name.unwrap_or_default()),
+                Some(watcher::Event::InitApply(o)) | Some(watcher::Event::Apply(o)) => {
+                    seen.push(o.metadata.name.unwrap_or_default())
+                }
                 _ => {}
             }
         }
@@ -114,7 +131,10 @@ fn two_hundred_parallel_services_get_distinct_ips_and_node_ports() {
             let s = r.expect("every create succeeds");
             let spec = s.spec.unwrap();
             assert!(ips.insert(spec.cluster_ip.unwrap()), "duplicate cluster IP");
-            assert!(ports.insert(spec.ports.unwrap()[0].node_port.unwrap()), "duplicate node port");
+            assert!(
+                ports.insert(spec.ports.unwrap()[0].node_port.unwrap()),
+                "duplicate node port"
+            );
         }
         assert_eq!((ips.len(), ports.len()), (200, 200));
     });

@@ -12,7 +12,9 @@ use kube::api::{Api, ListParams, PostParams};
 
 async fn client(c: &Cluster) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::read_from(c.kubeconfig()).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("config");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
     kube::Client::try_from(config).expect("client")
 }
 
@@ -78,10 +80,16 @@ fn kill_9_during_creates_loses_no_acknowledged_write() {
             }
         }
         for i in 0..20 {
-            let s = svcs.create(&PostParams::default(), &service(&format!("after-{i}"))).await.expect("create after restart");
+            let s = svcs
+                .create(&PostParams::default(), &service(&format!("after-{i}")))
+                .await
+                .expect("create after restart");
             let spec = s.spec.unwrap();
             assert!(ips.insert(spec.cluster_ip.unwrap()), "new Service reused a cluster IP");
-            assert!(ports.insert(spec.ports.unwrap()[0].node_port.unwrap()), "new Service reused a node port");
+            assert!(
+                ports.insert(spec.ports.unwrap()[0].node_port.unwrap()),
+                "new Service reused a node port"
+            );
         }
     });
 }
@@ -91,10 +99,22 @@ fn restart_brings_the_cluster_back_as_it_was() {
     let mut c = Cluster::start();
     c.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=2"]);
     c.ok(&["expose", "deployment", "web", "--port=80", "--type=NodePort"]);
-    let before = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.metadata.uid}"]);
+    let before = c.ok(&[
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.metadata.uid}",
+    ]);
     c.stop();
     c.boot();
-    let after = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.metadata.uid}"]);
+    let after = c.ok(&[
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.metadata.uid}",
+    ]);
     assert_eq!(before, after);
     assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "2");
 }

@@ -3,134 +3,8 @@
 
 mod common;
 
+use common::seeds::*;
 use common::{row, Cluster};
-
-/// Seed 000: the nginx Deployment and the `my-nginx` NodePort Service.
-const NGINX_DEPLOYMENT: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx-deployment
-  labels:
-    app: nginx
-spec:
-  replicas: 3
-  selector:
-    matchLabels:
-      app: nginx
-  template:
-    metadata:
-      labels:
-        app: nginx
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:1.14.2
-        ports:
-        - containerPort: 80
-"#;
-
-const MY_NGINX_SERVICE: &str = r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: my-nginx
-  labels:
-    run: my-nginx
-spec:
-  type: NodePort # Service 의 Type 을 명시하는 부분입니다.
-  ports:
-  - port: 80
-    protocol: TCP
-  selector: # 아래 label 을 가진 Pod 을 매핑하는 부분입니다.
-    app: nginx 
-"#;
-
-/// Seed 004: the Spring Boot service, with its `nordPort` typo.
-const SPRING_SERVICE: &str = r#"
-apiVersion: v1 # Kubernetes API 버전. Service를 생성할 때 사용하는 API 버전.
-kind: Service # 리소스 종류. 여기서는 Service를 생성
-
-metadata: 
-  name: spring-service # Service 이름. 클러스터 내에서 이 이름으로 Service를 식별
-
-spec:
-  type: NodePort # Service 유형. NodePort를 사용하면 외부에서 접근 가능
-  selector:
-    app: backend-app # Service와 연결될 파드를 선택하는 조건 / app: backend-app 레이블이 설정된 파드만 연결
-  ports:
-    - protocol: TCP # 통신 프로토콜. TCP 사용
-      port: 8080 # Service가 클러스터 내부에서 사용할 포트 번호
-      targetPort: 8080 # 연결된 파드에서 실제로 사용하는 포트 번호
-      nordPort: 30000 # 클러스터 외부에서 이 포트 번호로 Service에 접근 가능
-"#;
-
-/// Seed 003: a ClusterIP Service asking for an address outside the service range.
-const MY_SERVICE: &str = r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: my-service
-spec:
-  type: ClusterIP            # 1
-  clusterIP: 10.0.10.10      # 2
-  selector:                  # 3
-    app: MyApp
-  ports:                     # 4
-  - protocol: TCP
-    port: 80
-    targetPort: 9376
-"#;
-
-/// Seed 003: the ClusterIP Service for `nginx-for-svc` pods.
-const CLUSTERIP_SERVICE: &str = r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: clusterip-service
-spec:
-  type: ClusterIP
-  selector:
-    app: nginx-for-svc
-  ports:
-  - protocol: TCP
-    port: 80
-    targetPort: 80
-"#;
-
-/// Seed 002: `service-python`.
-const SERVICE_PYTHON: &str = r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: service-python
-spec:
-  ports:
-    - port: 3000
-      protocol: TCP
-      targetPort: 443
-  selector:
-    run: pod-python
-  type: ClusterIP
-"#;
-
-/// Seed 001: the Ingress of an old tutorial, in a version Kubernetes no longer serves.
-const OLD_INGRESS: &str = r#"
-apiVersion: networking.k8s.io/v1beta1
-kind: Ingress
-metadata:
-  name: ingress-nginx
-  annotations:
-    nginx.ingress.kubernetes.io/rewrite-target: /
-spec:
-  rules:
-  - http:
-      paths:
-      - path:
-        backend:
-          serviceName: hname-svc-default
-          servicePort: 80
-"#;
 
 #[test]
 fn seed_000_deployment_and_nodeport_service_apply_as_written() {
@@ -150,10 +24,20 @@ fn seed_000_deployment_and_nodeport_service_apply_as_written() {
     assert!((30000..=32767).contains(&node_port), "{svc}");
     // Applying again changes nothing.
     assert_eq!(c.apply(MY_NGINX_SERVICE).trim(), "service/my-nginx unchanged");
-    assert_eq!(c.apply(NGINX_DEPLOYMENT).trim(), "deployment.apps/nginx-deployment unchanged");
+    assert_eq!(
+        c.apply(NGINX_DEPLOYMENT).trim(),
+        "deployment.apps/nginx-deployment unchanged"
+    );
     // The server filled the defaults real Kubernetes fills.
     let yaml = c.ok(&["get", "svc", "my-nginx", "-o", "yaml"]);
-    for want in ["targetPort: 80", "sessionAffinity: None", "externalTrafficPolicy: Cluster", "internalTrafficPolicy: Cluster", "- IPv4", "ipFamilyPolicy: SingleStack"] {
+    for want in [
+        "targetPort: 80",
+        "sessionAffinity: None",
+        "externalTrafficPolicy: Cluster",
+        "internalTrafficPolicy: Cluster",
+        "- IPv4",
+        "ipFamilyPolicy: SingleStack",
+    ] {
         assert!(yaml.contains(want), "missing {want} in:\n{yaml}");
     }
 }
@@ -178,7 +62,10 @@ fn seed_003_cluster_ip_outside_the_range_is_refused() {
     let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(MY_SERVICE));
     let err = common::text(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("The Service \"my-service\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.0.10.10\"}"), "{err}");
+    assert!(
+        err.contains("The Service \"my-service\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.0.10.10\"}"),
+        "{err}"
+    );
     assert!(err.contains("10.96.0.0/12"), "{err}");
     // The ClusterIP service of the same seed works.
     assert_eq!(c.apply(CLUSTERIP_SERVICE).trim(), "service/clusterip-service created");
@@ -187,14 +74,24 @@ fn seed_003_cluster_ip_outside_the_range_is_refused() {
 #[test]
 fn seed_003_kubectl_run_with_replicas_fails_like_kubectl_1_32() {
     let c = Cluster::start();
-    let err = c.fails(&["run", "nginx-for-service", "--image=nginx", "--replicas=2", "--port=80", "--labels=app=nginx-for-svc"]);
+    let err = c.fails(&[
+        "run",
+        "nginx-for-service",
+        "--image=nginx",
+        "--replicas=2",
+        "--port=80",
+        "--labels=app=nginx-for-svc",
+    ]);
     assert!(err.contains("unknown flag: --replicas"), "{err}");
 }
 
 #[test]
 fn nodeport_80_is_refused_with_the_range_message() {
     let c = Cluster::start();
-    let manifest = MY_NGINX_SERVICE.replace("  - port: 80\n    protocol: TCP\n", "  - port: 80\n    protocol: TCP\n    nodePort: 80\n");
+    let manifest = MY_NGINX_SERVICE.replace(
+        "  - port: 80\n    protocol: TCP\n",
+        "  - port: 80\n    protocol: TCP\n    nodePort: 80\n",
+    );
     let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(&manifest));
     let err = common::text(&out.stderr);
     assert!(
@@ -225,19 +122,61 @@ fn seed_001_v1beta1_ingress_fails_like_real_kubernetes() {
     let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(OLD_INGRESS));
     let err = common::text(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("no matches for kind \"Ingress\" in version \"networking.k8s.io/v1beta1\""), "{err}");
+    assert!(
+        err.contains("no matches for kind \"Ingress\" in version \"networking.k8s.io/v1beta1\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn seed_001_create_expose_scale_commands_work() {
     let c = Cluster::start();
-    assert_eq!(c.ok(&["create", "deployment", "hname", "--image=nginx", "--port=80"]).trim(), "deployment.apps/hname created");
-    assert_eq!(c.ok(&["scale", "deployment", "hname", "--replicas=3"]).trim(), "deployment.apps/hname scaled");
+    assert_eq!(
+        c.ok(&["create", "deployment", "hname", "--image=nginx", "--port=80"])
+            .trim(),
+        "deployment.apps/hname created"
+    );
+    assert_eq!(
+        c.ok(&["scale", "deployment", "hname", "--replicas=3"]).trim(),
+        "deployment.apps/hname scaled"
+    );
     let d = c.ok(&["get", "deploy", "hname", "-o", "jsonpath={.spec.replicas}"]);
     assert_eq!(d, "3");
-    assert_eq!(c.ok(&["expose", "deployment", "hname", "--type=NodePort", "--name=hname-svc", "--port=80"]).trim(), "service/hname-svc exposed");
-    assert_eq!(c.ok(&["expose", "deployment", "hname", "--type=LoadBalancer", "--name=hname-lb"]).trim(), "service/hname-lb exposed");
-    assert_eq!(c.ok(&["expose", "deployment", "hname", "--name=hname-ip", "--port=80", "--target-port=80"]).trim(), "service/hname-ip exposed");
+    assert_eq!(
+        c.ok(&[
+            "expose",
+            "deployment",
+            "hname",
+            "--type=NodePort",
+            "--name=hname-svc",
+            "--port=80"
+        ])
+        .trim(),
+        "service/hname-svc exposed"
+    );
+    assert_eq!(
+        c.ok(&[
+            "expose",
+            "deployment",
+            "hname",
+            "--type=LoadBalancer",
+            "--name=hname-lb"
+        ])
+        .trim(),
+        "service/hname-lb exposed"
+    );
+    assert_eq!(
+        c.ok(&[
+            "expose",
+            "deployment",
+            "hname",
+            "--name=hname-ip",
+            "--port=80",
+            "--target-port=80"
+        ])
+        .trim(),
+        "service/hname-ip exposed"
+    );
     let svc = c.ok(&["get", "services"]);
     assert_eq!(row(&svc, "hname-svc")[1], "NodePort");
     assert_eq!(row(&svc, "hname-lb")[1], "LoadBalancer");

@@ -10,7 +10,10 @@ fn explain_shows_real_schemas() {
     let c = Cluster::start();
     let out = c.ok(&["explain", "service.spec.ports"]);
     assert!(out.contains("FIELD: ports <[]ServicePort>"), "{out}");
-    assert!(out.contains("nodePort\t<integer>") && out.contains("targetPort\t<IntOrString>"), "{out}");
+    assert!(
+        out.contains("nodePort\t<integer>") && out.contains("targetPort\t<IntOrString>"),
+        "{out}"
+    );
     let out = c.ok(&["explain", "deployment.spec.strategy"]);
     assert!(out.contains("rollingUpdate"), "{out}");
     let err = c.fails(&["explain", "service.spec.nope"]);
@@ -30,7 +33,16 @@ fn edit_changes_the_object_through_a_strategic_merge_patch() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "deployment.apps/web edited");
-    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"]), "4 2");
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.generation}"
+        ]),
+        "4 2"
+    );
 }
 
 #[test]
@@ -47,20 +59,40 @@ fn apply_reports_configured_and_server_side_apply_works() {
     assert_eq!(c.ok(&["get", "cm", "app", "-o", "jsonpath={.data.color}"]), "red");
     let new = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fresh\ndata:\n  a: b\n";
     let out = c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(new));
-    assert_eq!(text(&out.stdout).trim(), "configmap/fresh serverside-applied", "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "configmap/fresh serverside-applied",
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn describe_service_shows_ports_and_endpoints_section() {
     let c = Cluster::start();
     c.ok(&["create", "deployment", "web", "--image=nginx", "--port=80"]);
-    c.ok(&["expose", "deployment", "web", "--type=NodePort", "--port=80", "--target-port=80"]);
+    c.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--type=NodePort",
+        "--port=80",
+        "--target-port=80",
+    ]);
     let out = c.ok(&["describe", "svc", "web"]);
-    for want in ["Name:                     web", "Type:                     NodePort", "TargetPort:               80/TCP", "Session Affinity:         None"] {
+    for want in [
+        "Name:                     web",
+        "Type:                     NodePort",
+        "TargetPort:               80/TCP",
+        "Session Affinity:         None",
+    ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
     let out = c.ok(&["describe", "deploy", "web"]);
-    assert!(out.contains("Replicas:") && out.contains("StrategyType:           RollingUpdate"), "{out}");
+    assert!(
+        out.contains("Replicas:") && out.contains("StrategyType:           RollingUpdate"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -90,7 +122,11 @@ spec:
     assert_eq!(c.apply(ing).trim(), "ingress.networking.k8s.io/shop created");
     let out = c.ok(&["get", "ingress"]);
     let r = row(&out, "shop");
-    assert_eq!((r[1].as_str(), r[2].as_str(), r[3].as_str()), ("nginx", "shop.example.com", "80"), "{out}");
+    assert_eq!(
+        (r[1].as_str(), r[2].as_str(), r[3].as_str()),
+        ("nginx", "shop.example.com", "80"),
+        "{out}"
+    );
     let out = c.ok(&["describe", "ingress", "shop"]);
     assert!(out.contains("/ip") && out.contains("ip-svc:80"), "{out}");
 }
@@ -122,7 +158,10 @@ fn delete_collection_by_label_removes_only_selected() {
     }
     c.ok(&["label", "configmap", "a", "b", "group=x"]);
     let out = c.ok(&["delete", "configmaps", "-l", "group=x"]);
-    assert!(out.contains("configmap \"a\" deleted") && out.contains("configmap \"b\" deleted"), "{out}");
+    assert!(
+        out.contains("configmap \"a\" deleted") && out.contains("configmap \"b\" deleted"),
+        "{out}"
+    );
     let left = c.ok(&["get", "configmaps", "-o", "name"]);
     assert!(left.contains("configmap/c") && !left.contains("configmap/a"), "{left}");
 }
@@ -141,7 +180,15 @@ fn get_all_namespaces_wide_and_labels_print_like_kubectl() {
     assert!(out.lines().next().unwrap().contains("SELECTOR"), "{out}");
     assert_eq!(row(&out, "np").last().unwrap(), "app=np");
     // Ports from the protobuf body of `create service nodeport`: 80 -> 8080, a node port allocated.
-    let spec = c.ok(&["get", "svc", "np", "-n", "shop", "-o", "jsonpath={.spec.ports[0].targetPort} {.spec.ports[0].name}"]);
+    let spec = c.ok(&[
+        "get",
+        "svc",
+        "np",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.spec.ports[0].targetPort} {.spec.ports[0].name}",
+    ]);
     assert_eq!(spec, "8080 80-8080");
 }
 
@@ -165,15 +212,37 @@ source:
 count: 1
 "#;
     assert_eq!(c.apply(ev).trim(), "event/web.1 created");
-    let note = c.ok(&["get", "events.v1.events.k8s.io", "web.1", "-o", "jsonpath={.note}|{.regarding.name}|{.deprecatedSource.component}"]);
+    let note = c.ok(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "web.1",
+        "-o",
+        "jsonpath={.note}|{.regarding.name}|{.deprecatedSource.component}",
+    ]);
     assert_eq!(note, "Scaled up replica set web-abc to 3|web|deployment-controller");
     // Written through events.k8s.io, read through v1.
     let ev2 = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: web.2\neventTime: 2026-11-23T10:00:00.000000Z\nreportingController: podway/test\nreportingInstance: test\naction: Scale\nreason: Tested\nnote: written as events.k8s.io\ntype: Normal\nregarding:\n  kind: Deployment\n  name: web\n  namespace: default\n";
     c.apply(ev2);
-    let msg = c.ok(&["get", "events", "web.2", "-o", "jsonpath={.message}|{.involvedObject.name}"]);
+    let msg = c.ok(&[
+        "get",
+        "events",
+        "web.2",
+        "-o",
+        "jsonpath={.message}|{.involvedObject.name}",
+    ]);
     assert_eq!(msg, "written as events.k8s.io|web");
-    let describe_source = c.ok(&["get", "events", "--field-selector", "involvedObject.name=web", "-o", "name"]);
-    assert!(describe_source.contains("event/web.1") && describe_source.contains("event/web.2"), "{describe_source}");
+    let describe_source = c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=web",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        describe_source.contains("event/web.1") && describe_source.contains("event/web.2"),
+        "{describe_source}"
+    );
 }
 
 #[test]
@@ -181,7 +250,10 @@ fn deleting_a_namespace_removes_it_and_everything_in_it() {
     let c = Cluster::start();
     c.ok(&["create", "namespace", "shop"]);
     common::eventually(20, "the default ServiceAccount in a new namespace", || {
-        c.kubectl(&["get", "serviceaccount", "default", "-n", "shop"]).status.success().then_some(())
+        c.kubectl(&["get", "serviceaccount", "default", "-n", "shop"])
+            .status
+            .success()
+            .then_some(())
     });
     c.ok(&["create", "configmap", "cfg", "-n", "shop", "--from-literal=a=b"]);
     c.ok(&["create", "deployment", "web", "-n", "shop", "--image=nginx"]);
@@ -199,5 +271,8 @@ fn pods_of_a_pending_deployment_answer_logs_with_the_reason() {
     let c = Cluster::start();
     c.ok(&["run", "busy", "--image=busybox", "--", "sleep", "3600"]);
     let err = c.fails(&["logs", "busy"]);
-    assert!(err.contains("container \"busy\" in pod \"busy\" is waiting to start"), "{err}");
+    assert!(
+        err.contains("container \"busy\" in pod \"busy\" is waiting to start"),
+        "{err}"
+    );
 }

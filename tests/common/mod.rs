@@ -3,6 +3,8 @@
 //! starts is stopped and removed when the `Cluster` is dropped, even when a test fails.
 #![allow(dead_code)]
 
+pub mod seeds;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -19,7 +21,9 @@ pub struct Cluster {
 
 /// The podway binary under test.
 pub fn podway_bin() -> PathBuf {
-    std::env::var_os("PODWAY_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_podway")))
+    std::env::var_os("PODWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_podway")))
 }
 
 impl Cluster {
@@ -30,9 +34,17 @@ impl Cluster {
 
     /// Start a cluster with extra `podway up` flags.
     pub fn start_with(extra: &[&str]) -> Cluster {
-        let dir = tempfile::Builder::new().prefix("podway-e2e-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("podway-e2e-")
+            .tempdir()
+            .expect("temp dir");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        let mut c = Cluster { child: None, dir, server: String::new(), extra_args: extra.iter().map(|s| s.to_string()).collect() };
+        let mut c = Cluster {
+            child: None,
+            dir,
+            server: String::new(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
         c.boot();
         c
     }
@@ -70,7 +82,10 @@ impl Cluster {
                 }
                 _ => {
                     let status = child.wait();
-                    panic!("podway up exited before ready ({status:?}); it printed:\n{}", seen.join("\n"));
+                    panic!(
+                        "podway up exited before ready ({status:?}); it printed:\n{}",
+                        seen.join("\n")
+                    );
                 }
             }
         }
@@ -83,7 +98,12 @@ impl Cluster {
 
     /// The port to ask for: the one already used on a restart (kubeconfig stays valid), else 0.
     fn port_arg(&self) -> String {
-        self.server.rsplit(':').next().filter(|p| !p.is_empty()).unwrap_or("0").to_string()
+        self.server
+            .rsplit(':')
+            .next()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("0")
+            .to_string()
     }
 
     /// Kill podway with SIGKILL (a crash) and wait for it.
@@ -161,14 +181,23 @@ impl Cluster {
     /// Run kubectl and return stdout, failing the test with stderr if it fails.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
     /// Run kubectl expecting failure; return stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(!out.status.success(), "kubectl {args:?} should fail but printed:\n{}", text(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should fail but printed:\n{}",
+            text(&out.stdout)
+        );
         text(&out.stderr)
     }
 
@@ -185,15 +214,29 @@ impl Cluster {
     }
 
     /// An HTTPS request with curl and an optional body file: (status code, body).
-    pub fn request(&self, method: &str, path: &str, body: Option<&Path>, content_type: &str, auth: bool) -> (u16, String) {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Path>,
+        content_type: &str,
+        auth: bool,
+    ) -> (u16, String) {
         let pki = self.data_dir().join("pki");
         let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(pki.join("ca.crt"));
+        cmd.args(["-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+            .arg(pki.join("ca.crt"));
         if auth {
-            cmd.arg("--cert").arg(pki.join("admin.crt")).arg("--key").arg(pki.join("admin.key"));
+            cmd.arg("--cert")
+                .arg(pki.join("admin.crt"))
+                .arg("--key")
+                .arg(pki.join("admin.key"));
         }
         if let Some(b) = body {
-            cmd.arg("--data-binary").arg(format!("@{}", b.display())).arg("-H").arg(format!("Content-Type: {content_type}"));
+            cmd.arg("--data-binary")
+                .arg(format!("@{}", b.display()))
+                .arg("-H")
+                .arg(format!("Content-Type: {content_type}"));
         }
         let out = cmd.arg(format!("{}{path}", self.server)).output().expect("curl");
         let all = text(&out.stdout);
@@ -254,7 +297,11 @@ pub struct Etcd {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Etcd {
@@ -275,9 +322,16 @@ impl Etcd {
             .stderr(Stdio::null())
             .spawn()
             .expect("etcd (Debian package etcd-server) on PATH");
-        let etcd = Etcd { child, _dir: dir, endpoint };
+        let etcd = Etcd {
+            child,
+            _dir: dir,
+            endpoint,
+        };
         eventually(30, "etcd to answer /health", || {
-            let out = Command::new("curl").args(["-sf", &format!("http://{}/health", etcd.endpoint)]).output().ok()?;
+            let out = Command::new("curl")
+                .args(["-sf", &format!("http://{}/health", etcd.endpoint)])
+                .output()
+                .ok()?;
             text(&out.stdout).contains("true").then_some(())
         });
         etcd

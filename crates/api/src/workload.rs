@@ -68,13 +68,17 @@ pub fn default_pod(pod: &mut Value) {
             if let Some(list) = tolerations.as_array_mut() {
                 for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
                     if !list.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(key)) {
-                        list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+                        list.push(
+                            json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
+                        );
                     }
                 }
             }
         }
     }
-    let status = pod.as_object_mut().map(|o| o.entry("status").or_insert_with(|| json!({})));
+    let status = pod
+        .as_object_mut()
+        .map(|o| o.entry("status").or_insert_with(|| json!({})));
     if let Some(Value::Object(st)) = status {
         set_if_absent(st, "phase", json!("Pending"));
         set_if_absent(st, "qosClass", json!("BestEffort"));
@@ -83,7 +87,9 @@ pub fn default_pod(pod: &mut Value) {
 
 /// Defaults of a Deployment (`SetDefaults_Deployment`).
 pub fn default_deployment(d: &mut Value) {
-    let Some(spec) = d.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = d.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     set_if_absent(spec, "replicas", json!(1));
     set_if_absent(spec, "revisionHistoryLimit", json!(10));
     set_if_absent(spec, "progressDeadlineSeconds", json!(600));
@@ -105,7 +111,9 @@ pub fn default_deployment(d: &mut Value) {
 
 /// Defaults of a ReplicaSet.
 pub fn default_replicaset(rs: &mut Value) {
-    let Some(spec) = rs.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = rs.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     set_if_absent(spec, "replicas", json!(1));
     if let Some(t) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
         default_pod_spec(t);
@@ -159,16 +167,22 @@ pub fn validate_replicated(obj: &Value) -> Vec<FieldError> {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     if let Some(r) = spec.get("replicas").and_then(Value::as_i64) {
         if r < 0 {
-            errs.push(FieldError::invalid("spec.replicas", json!(r), "must be greater than or equal to 0"));
+            errs.push(FieldError::invalid(
+                "spec.replicas",
+                json!(r),
+                "must be greater than or equal to 0",
+            ));
         }
     }
     let labels = spec.pointer("/template/metadata/labels").cloned().unwrap_or(json!({}));
     match spec.get("selector") {
         None | Some(Value::Null) => errs.push(FieldError::required("spec.selector", "")),
         Some(sel) => match LabelSelector::from_json(sel) {
-            Ok(s) if s.is_empty() => {
-                errs.push(FieldError::invalid("spec.selector", sel.clone(), "empty selector is invalid for deployment"))
-            }
+            Ok(s) if s.is_empty() => errs.push(FieldError::invalid(
+                "spec.selector",
+                sel.clone(),
+                "empty selector is invalid for deployment",
+            )),
             Ok(s) => {
                 let map = crate::meta::string_map(Some(&labels));
                 if !s.matches(&map) {
@@ -223,7 +237,10 @@ mod tests {
         default_deployment(&mut d);
         assert_eq!(d["spec"]["replicas"], 1);
         assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
+            "TCP"
+        );
         assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
     }
 }

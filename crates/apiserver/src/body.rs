@@ -15,8 +15,9 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     match media.as_str() {
         "" | "application/json" | "*/*" => parse_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
-        "application/vnd.kubernetes.protobuf" => podway_api::protobuf::decode(body)
-            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))),
+        "application/vnd.kubernetes.protobuf" => podway_api::protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
+        }),
         other => Err(ApiError::unsupported_media_type(other, ACCEPTED)),
     }
 }
@@ -28,8 +29,7 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 
 /// Parse YAML (JSON is YAML too).
 pub fn parse_yaml(body: &[u8]) -> Result<Value, ApiError> {
-    let v: serde_yaml::Value =
-        serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("yaml: {e}")))?;
+    let v: serde_yaml::Value = serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("yaml: {e}")))?;
     serde_json::to_value(v).map_err(|e| ApiError::bad_request(format!("yaml: {e}")))
 }
 

@@ -15,7 +15,14 @@ pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kub
 /// Create what is missing.
 pub async fn seed(api: &Api, service_ip: &str, dns_ip: &str, api_port: u16) -> Result<(), ApiError> {
     for ns in NAMESPACES {
-        ensure(api, "", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            api,
+            "",
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
         ensure(
             api,
             "",
@@ -85,7 +92,10 @@ mod tests {
 
     #[test]
     fn well_known_ips_are_first_and_tenth_of_the_range() {
-        assert_eq!(well_known_ips("10.96.0.0/12").unwrap(), ("10.96.0.1".into(), "10.96.0.10".into()));
+        assert_eq!(
+            well_known_ips("10.96.0.0/12").unwrap(),
+            ("10.96.0.1".into(), "10.96.0.10".into())
+        );
         assert!(well_known_ips("10.96.0.0").is_err());
     }
 }

@@ -98,7 +98,12 @@ impl WatchCache {
         let (changes, _) = broadcast::channel(4096);
         let (rev_tx, _) = watch::channel(revision);
         let cache = Arc::new(WatchCache {
-            state: RwLock::new(State { objects, history: VecDeque::new(), oldest: revision, revision }),
+            state: RwLock::new(State {
+                objects,
+                history: VecDeque::new(),
+                oldest: revision,
+                revision,
+            }),
             changes,
             revision: rev_tx,
         });
@@ -156,11 +161,23 @@ impl WatchCache {
             let mut st = self.state.write().expect("cache lock");
             let change = match ev {
                 Event::Put { kv, .. } => {
-                    let Some(obj) = decode(&kv.value, kv.mod_revision) else { return };
+                    let Some(obj) = decode(&kv.value, kv.mod_revision) else {
+                        return;
+                    };
                     let obj = Arc::new(obj);
                     let prev = st.objects.insert(kv.key.clone(), obj.clone());
-                    let kind = if prev.is_some() { ChangeType::Modified } else { ChangeType::Added };
-                    Change { kind, key: kv.key, object: obj, prev, revision }
+                    let kind = if prev.is_some() {
+                        ChangeType::Modified
+                    } else {
+                        ChangeType::Added
+                    };
+                    Change {
+                        kind,
+                        key: kv.key,
+                        object: obj,
+                        prev,
+                        revision,
+                    }
                 }
                 Event::Delete { prev, revision } => {
                     let last = st.objects.remove(&prev.key);
@@ -169,7 +186,13 @@ impl WatchCache {
                         None => decode(&prev.value, prev.mod_revision).unwrap_or(Value::Null),
                     };
                     podway_api::meta::set(&mut obj, "resourceVersion", Value::String(revision.to_string()));
-                    Change { kind: ChangeType::Deleted, key: prev.key, object: Arc::new(obj), prev: last, revision }
+                    Change {
+                        kind: ChangeType::Deleted,
+                        key: prev.key,
+                        object: Arc::new(obj),
+                        prev: last,
+                        revision,
+                    }
                 }
             };
             let change = Arc::new(change);
@@ -196,9 +219,11 @@ impl WatchCache {
     /// Wait until the cache has applied `revision` (bounded; returns false on timeout).
     pub async fn wait_for(&self, revision: Revision) -> bool {
         let mut rx = self.revision.subscribe();
-        tokio::time::timeout(Duration::from_secs(10), async move { rx.wait_for(|r| *r >= revision).await.is_ok() })
-            .await
-            .unwrap_or(false)
+        tokio::time::timeout(Duration::from_secs(10), async move {
+            rx.wait_for(|r| *r >= revision).await.is_ok()
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// One object.
@@ -209,7 +234,12 @@ impl WatchCache {
     /// Every object under `prefix`, sorted by key, and the cache's revision.
     pub fn list(&self, prefix: &str) -> (Vec<Arc<Value>>, Revision) {
         let st = self.state.read().expect("cache lock");
-        let items = st.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        let items = st
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
         (items, st.revision)
     }
 
@@ -217,7 +247,12 @@ impl WatchCache {
     /// atomically: what a watch from "now" (resourceVersion "" or "0") starts with.
     pub fn list_and_subscribe(&self, prefix: &str) -> (Vec<Arc<Value>>, Revision, broadcast::Receiver<Arc<Change>>) {
         let st = self.state.read().expect("cache lock");
-        let items = st.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        let items = st
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
         (items, st.revision, self.changes.subscribe())
     }
 

@@ -22,17 +22,41 @@ pub struct Discovery {
 }
 
 fn verbs(_s: &dyn Strategy) -> Vec<&'static str> {
-    vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+    vec![
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    ]
 }
 
 fn sub_kind(s: &dyn Strategy, sub: Subresource) -> (String, String, String, Vec<&'static str>) {
     let info = s.info();
     match sub {
-        Subresource::Status => (info.group.into(), info.version.into(), info.kind.into(), vec!["get", "patch", "update"]),
-        Subresource::Scale => ("autoscaling".into(), "v1".into(), "Scale".into(), vec!["get", "patch", "update"]),
+        Subresource::Status => (
+            info.group.into(),
+            info.version.into(),
+            info.kind.into(),
+            vec!["get", "patch", "update"],
+        ),
+        Subresource::Scale => (
+            "autoscaling".into(),
+            "v1".into(),
+            "Scale".into(),
+            vec!["get", "patch", "update"],
+        ),
         Subresource::Log => ("".into(), "v1".into(), "Pod".into(), vec!["get"]),
         Subresource::Exec => ("".into(), "v1".into(), "PodExecOptions".into(), vec!["create", "get"]),
-        Subresource::PortForward => ("".into(), "v1".into(), "PodPortForwardOptions".into(), vec!["create", "get"]),
+        Subresource::PortForward => (
+            "".into(),
+            "v1".into(),
+            "PodPortForwardOptions".into(),
+            vec!["create", "get"],
+        ),
         Subresource::Binding => ("".into(), "v1".into(), "Binding".into(), vec!["create"]),
         Subresource::Eviction => ("policy".into(), "v1".into(), "Eviction".into(), vec!["create"]),
         Subresource::Finalize => ("".into(), "v1".into(), "Namespace".into(), vec!["update"]),
@@ -113,9 +137,15 @@ impl Discovery {
                 .collect();
             let resources: Vec<Value> = members.iter().map(|s| aggregated_resource(*s)).collect();
             let version_doc = json!({"version": version, "resources": resources, "freshness": "Current"});
-            let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-            resource_lists
-                .insert((group.to_string(), version.to_string()), serde_json::to_vec(&legacy_resources(&members, &gv)).unwrap_or_default());
+            let gv = if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            };
+            resource_lists.insert(
+                (group.to_string(), version.to_string()),
+                serde_json::to_vec(&legacy_resources(&members, &gv)).unwrap_or_default(),
+            );
             if group.is_empty() {
                 core_versions.push(version_doc);
             } else {
@@ -128,8 +158,12 @@ impl Discovery {
         }
         let list = |items: Vec<Value>| json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items});
         let core_aggregated = list(vec![json!({"metadata": {"name": ""}, "versions": core_versions})]);
-        let groups_aggregated =
-            list(groups.into_iter().map(|(g, versions)| json!({"metadata": {"name": g}, "versions": versions})).collect());
+        let groups_aggregated = list(
+            groups
+                .into_iter()
+                .map(|(g, versions)| json!({"metadata": {"name": g}, "versions": versions}))
+                .collect(),
+        );
         let core_legacy = json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]});
         let groups_legacy = json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": legacy_groups});
         Discovery {
@@ -162,7 +196,9 @@ impl Discovery {
 
     /// `/apis/G`.
     pub fn group(&self, group: &str) -> Option<Response<Body>> {
-        self.group_docs.get(group).map(|d| response::bytes(200, "application/json", d.clone()))
+        self.group_docs
+            .get(group)
+            .map(|d| response::bytes(200, "application/json", d.clone()))
     }
 
     /// `/api/v1`, `/apis/G/V`.
@@ -175,5 +211,8 @@ impl Discovery {
 
 /// Whether the client asked for aggregated discovery v2 before the plain JSON forms.
 fn wants_aggregated(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
 }

@@ -8,10 +8,9 @@ use anyhow::{Context, Result};
 use podway_store::Store;
 use tokio::net::TcpListener;
 
-use crate::{bootstrap, cache, discovery, handlers, openapi, registry, server};
 pub use crate::pki::Pki;
 pub use crate::registry::ServiceSettings;
-
+use crate::{bootstrap, cache, discovery, handlers, openapi, registry, server};
 
 /// How to run the API server.
 pub struct Config {
@@ -38,16 +37,23 @@ pub struct Running {
 }
 
 /// Start the API server; it serves until `shutdown` resolves.
-pub async fn start(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<Running> {
+pub async fn start(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running> {
     let pki = Pki::load_or_create(&config.pki_dir, &config.extra_names)?;
     let acceptor = server::tls_acceptor(&pki)?;
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
 
     let (service_ip, dns_ip) = bootstrap::well_known_ips(&config.services.cluster_ip_range)
         .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", config.services.cluster_ip_range))?;
     let registry = registry::Registry::new(config.services.clone());
-    let cache = cache::WatchCache::start(config.store.clone()).await.context("reading the store")?;
+    let cache = cache::WatchCache::start(config.store.clone())
+        .await
+        .context("reading the store")?;
     for s in registry.all() {
         let (items, _) = cache.list(&s.info().key_prefix());
         let objects: Vec<serde_json::Value> = items.iter().map(|o| (**o).clone()).collect();
@@ -55,8 +61,16 @@ pub async fn start(config: Config, shutdown: impl std::future::Future<Output = (
     }
     let discovery = discovery::Discovery::new(&registry);
     let openapi = openapi::OpenApiDocuments::build(&openapi_kinds(&registry));
-    let api = Arc::new(handlers::Api { registry, store: config.store, cache, discovery, openapi });
-    bootstrap::seed(&api, &service_ip, &dns_ip, addr.port()).await.map_err(|e| anyhow::anyhow!("bootstrap: {}", e.message))?;
+    let api = Arc::new(handlers::Api {
+        registry,
+        store: config.store,
+        cache,
+        discovery,
+        openapi,
+    });
+    bootstrap::seed(&api, &service_ip, &dns_ip, addr.port())
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap: {}", e.message))?;
 
     tokio::spawn(compact_periodically(api.store.clone()));
     let serving = api.clone();

@@ -67,7 +67,11 @@ pub fn parse_path(path: &str) -> Target {
 }
 
 fn resource_path(group: &str, version: &str, rest: &[&str]) -> Target {
-    let mut p = ResourcePath { group: group.into(), version: version.into(), ..Default::default() };
+    let mut p = ResourcePath {
+        group: group.into(),
+        version: version.into(),
+        ..Default::default()
+    };
     let mut rest = rest;
     if rest.first() == Some(&"namespaces") && rest.len() > 1 {
         // `namespaces/X/status` and `namespaces/X/finalize` address the namespace itself.
@@ -136,28 +140,43 @@ mod tests {
     #[test]
     fn namespaced_object_path_is_split() {
         let p = res("/apis/apps/v1/namespaces/default/deployments/web/scale");
-        assert_eq!((p.group.as_str(), p.namespace.as_str(), p.resource.as_str()), ("apps", "default", "deployments"));
+        assert_eq!(
+            (p.group.as_str(), p.namespace.as_str(), p.resource.as_str()),
+            ("apps", "default", "deployments")
+        );
         assert_eq!((p.name.as_str(), p.subresource.as_str()), ("web", "scale"));
     }
 
     #[test]
     fn namespace_status_addresses_the_namespace() {
         let p = res("/api/v1/namespaces/demo/status");
-        assert_eq!((p.resource.as_str(), p.name.as_str(), p.subresource.as_str()), ("namespaces", "demo", "status"));
+        assert_eq!(
+            (p.resource.as_str(), p.name.as_str(), p.subresource.as_str()),
+            ("namespaces", "demo", "status")
+        );
         assert_eq!(p.namespace, "");
     }
 
     #[test]
     fn all_namespaces_list_has_no_namespace() {
         let p = res("/api/v1/pods");
-        assert_eq!((p.resource.as_str(), p.namespace.as_str(), p.name.as_str()), ("pods", "", ""));
+        assert_eq!(
+            (p.resource.as_str(), p.namespace.as_str(), p.name.as_str()),
+            ("pods", "", "")
+        );
     }
 
     #[test]
     fn discovery_paths_are_recognised() {
         assert_eq!(parse_path("/api"), Target::CoreGroups);
-        assert_eq!(parse_path("/apis/apps/v1"), Target::Resources("apps".into(), "v1".into()));
-        assert_eq!(parse_path("/openapi/v3/apis/apps/v1"), Target::OpenApiDocument("apis/apps/v1".into()));
+        assert_eq!(
+            parse_path("/apis/apps/v1"),
+            Target::Resources("apps".into(), "v1".into())
+        );
+        assert_eq!(
+            parse_path("/openapi/v3/apis/apps/v1"),
+            Target::OpenApiDocument("apis/apps/v1".into())
+        );
     }
 
     #[test]

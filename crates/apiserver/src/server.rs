@@ -102,7 +102,11 @@ async fn connection(
         let api = api.clone();
         let token = token.clone();
         async move {
-            let caller = if has_cert || bearer_matches(&req, &token) { Caller::Authenticated } else { Caller::Anonymous };
+            let caller = if has_cert || bearer_matches(&req, &token) {
+                Caller::Authenticated
+            } else {
+                Caller::Anonymous
+            };
             let resp: Response<Body> = if caller == Caller::Anonymous && !public(req.uri().path()) {
                 response::error(&ApiError::unauthorized())
             } else {
@@ -119,10 +123,16 @@ async fn connection(
 }
 
 fn bearer_matches(req: &Request<Incoming>, token: &str) -> bool {
-    let Some(h) = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(h) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let Some(given) = h.strip_prefix("Bearer ") else { return false };
+    let Some(given) = h.strip_prefix("Bearer ") else {
+        return false;
+    };
     // Compare without an early exit so timing says nothing about the token.
     given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }

@@ -27,7 +27,9 @@ pub fn render(server: &str, pki: &Pki) -> String {
 pub fn merge_into(path: &Path, ours: &str) -> Result<()> {
     let ours: Value = serde_yaml::from_str(ours)?;
     let mut theirs: Value = match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => serde_yaml::from_str(&s).with_context(|| format!("{} is not valid YAML", path.display()))?,
+        Ok(s) if !s.trim().is_empty() => {
+            serde_yaml::from_str(&s).with_context(|| format!("{} is not valid YAML", path.display()))?
+        }
         _ => serde_yaml::from_str("apiVersion: v1\nkind: Config\npreferences: {}\n")?,
     };
     let map = theirs.as_mapping_mut().context("kubeconfig is not a mapping")?;
@@ -49,7 +51,12 @@ pub fn write(path: &Path, content: &str) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("podway-tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(content.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))

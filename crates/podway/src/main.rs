@@ -13,7 +13,11 @@ mod kubeconfig;
 mod up;
 
 #[derive(Parser)]
-#[command(name = "podway", version, about = "A Kubernetes-compatible cluster in one binary, for running and learning Services")]
+#[command(
+    name = "podway",
+    version,
+    about = "A Kubernetes-compatible cluster in one binary, for running and learning Services"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,13 @@ fn main() -> Result<()> {
         Command::Down { data_dir } => up::down(&up::data_dir(data_dir)),
         Command::Kubeconfig { data_dir } => {
             let path = up::data_dir(data_dir).join("kubeconfig");
-            print!("{}", std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}; is a cluster set up there? Run `podway up` first", path.display()))?);
+            print!(
+                "{}",
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!(
+                    "{}: {e}; is a cluster set up there? Run `podway up` first",
+                    path.display()
+                ))?
+            );
             Ok(())
         }
     }

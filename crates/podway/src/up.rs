@@ -54,11 +54,15 @@ pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16)> {
-    let (a, b) = s.split_once('-').context("--node-port-range must look like 30000-32767")?;
+    let (a, b) = s
+        .split_once('-')
+        .context("--node-port-range must look like 30000-32767")?;
     let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
     if a == 0 || a > b {
         bail!("--node-port-range {s}: the first port must be at least 1 and not above the last");
@@ -69,7 +73,8 @@ fn parse_port_range(s: &str) -> Result<(u16, u16)> {
 async fn open_store(datastore: &str, dir: &Path) -> Result<Arc<dyn Store>> {
     if datastore == "sqlite" {
         let path = dir.join("state.db");
-        let store = podway_store::sqlite::SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let store =
+            podway_store::sqlite::SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
         return Ok(Arc::new(store));
     }
     if let Some(rest) = datastore.strip_prefix("etcd://") {
@@ -89,12 +94,26 @@ pub async fn run(args: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let pid_file = dir.join("podway.pid");
     if let Some(pid) = running_pid(&pid_file) {
-        bail!("a cluster is already running from {} (pid {pid}); stop it with `podway down`", dir.display());
+        bail!(
+            "a cluster is already running from {} (pid {pid}); stop it with `podway down`",
+            dir.display()
+        );
     }
-    println!("podway {}: starting a cluster in {}", env!("CARGO_PKG_VERSION"), dir.display());
+    println!(
+        "podway {}: starting a cluster in {}",
+        env!("CARGO_PKG_VERSION"),
+        dir.display()
+    );
 
     let store = open_store(&args.datastore, &dir).await?;
-    println!("  store          {}", if args.datastore == "sqlite" { format!("sqlite {}", dir.join("state.db").display()) } else { args.datastore.clone() });
+    println!(
+        "  store          {}",
+        if args.datastore == "sqlite" {
+            format!("sqlite {}", dir.join("state.db").display())
+        } else {
+            args.datastore.clone()
+        }
+    );
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut api_shutdown = shutdown_rx.clone();
@@ -103,7 +122,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         pki_dir: dir.join("pki"),
         extra_names: vec![args.listen_address.to_string()],
         store,
-        services: ServiceSettings { cluster_ip_range: args.service_cidr.clone(), node_port_range: parse_port_range(&args.node_port_range)? },
+        services: ServiceSettings {
+            cluster_ip_range: args.service_cidr.clone(),
+            node_port_range: parse_port_range(&args.node_port_range)?,
+        },
     };
     let running = podway_apiserver::start(config, async move {
         let _ = api_shutdown.wait_for(|s| *s).await;
@@ -194,7 +216,10 @@ pub fn down(dir: &Path) -> Result<()> {
         let _ = std::fs::remove_file(&pid_file);
         return Ok(());
     };
-    let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()?;
     if !status.success() {
         bail!("could not signal pid {pid}");
     }

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::rules::{label_key_errors, label_value_errors};
 use super::SelectorError;
+use super::{label_key_errors, label_value_errors};
 
 /// How a [`Requirement`] relates a label key to its values (`selection.Operator`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

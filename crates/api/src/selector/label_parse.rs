@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::label::{Operator, Requirement};
-use super::rules::label_key_errors;
+use super::label_key_errors;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {

@@ -12,11 +12,11 @@
 mod field;
 mod label;
 mod label_parse;
-mod rules;
 
+/// Label key and value rules live with the other name rules in [`crate::validation`].
+pub use crate::validation::{is_qualified_name as label_key_errors, is_valid_label_value as label_value_errors};
 pub use field::{FieldOperator, FieldRequirement, FieldSelector};
 pub use label::{LabelSelector, Operator, Requirement};
-pub use rules::{label_key_errors, label_value_errors};
 
 /// Why a selector was rejected. The message is the one Kubernetes sends; the API server
 /// answers every variant with 400 BadRequest, and retrying the same selector never helps.

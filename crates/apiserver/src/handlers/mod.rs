@@ -64,7 +64,12 @@ impl Api {
         let path = parts.uri.path().to_string();
         let query = Query::parse(parts.uri.query());
         let header = |name: http::header::HeaderName| {
-            parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
         };
         let accept = header(http::header::ACCEPT);
         let content_type = header(http::header::CONTENT_TYPE);
@@ -73,7 +78,14 @@ impl Api {
             Err(e) => return response::error(&e),
         };
         tracing::debug!(method = %parts.method, uri = %parts.uri, "request");
-        let call = Call { method: parts.method, query, accept, content_type, body, headers: parts.headers };
+        let call = Call {
+            method: parts.method,
+            query,
+            accept,
+            content_type,
+            body,
+            headers: parts.headers,
+        };
         match self.route(&path, call).await {
             Ok(resp) => resp,
             Err(e) => response::error(&e),
@@ -104,7 +116,11 @@ impl Api {
     }
 
     async fn resource(self: &Arc<Self>, rp: ResourcePath, call: Call) -> Result<Response<Body>, ApiError> {
-        let strategy = self.registry.get(&rp.group, &rp.resource).cloned().ok_or_else(ApiError::path_not_found)?;
+        let strategy = self
+            .registry
+            .get(&rp.group, &rp.resource)
+            .cloned()
+            .ok_or_else(ApiError::path_not_found)?;
         if strategy.info().version != rp.version {
             return Err(ApiError::path_not_found());
         }
@@ -150,7 +166,11 @@ async fn read_body(incoming: Incoming) -> Result<Bytes, ApiError> {
 /// protobuf message is a valid, empty `openapi_v2.Document`.
 fn openapi_v2(accept: &str) -> Response<Body> {
     if accept.contains("protobuf") {
-        response::bytes(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Bytes::new())
+        response::bytes(
+            200,
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            Bytes::new(),
+        )
     } else {
         let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": VERSION.2}, "paths": {}, "definitions": {}});
         response::json(200, &doc)

@@ -91,7 +91,11 @@ pub fn get(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Resul
 pub async fn list(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
     let filter = Filter::from_query(s, call)?;
     let (items, revision) = api.cache.list(&s.info().namespace_prefix(&rp.namespace));
-    let items: Vec<Arc<Value>> = items.into_iter().map(|o| view(s, o)).filter(|o| filter.matches(s, o)).collect();
+    let items: Vec<Arc<Value>> = items
+        .into_iter()
+        .map(|o| view(s, o))
+        .filter(|o| filter.matches(s, o))
+        .collect();
     let rv = revision.to_string();
     if wants_table(call) {
         return Ok(table_response(&to_table(s, &items, &rv, call)));
@@ -106,7 +110,11 @@ pub async fn list(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -
 }
 
 fn table_response(t: &Value) -> Response<Body> {
-    response::bytes(200, "application/json;as=Table;v=v1;g=meta.k8s.io", serde_json::to_vec(t).unwrap_or_default())
+    response::bytes(
+        200,
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+        serde_json::to_vec(t).unwrap_or_default(),
+    )
 }
 
 /// A `meta.k8s.io/v1 Table` of `items`, rows carrying what `includeObject` asks for.
@@ -143,21 +151,37 @@ fn partial_metadata(o: &Value) -> Value {
 const DEFAULT_WATCH: Duration = Duration::from_secs(45 * 60);
 
 /// GET with `watch=true`: a stream of WatchEvents.
-pub async fn watch(api: &Arc<Api>, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
+pub async fn watch(
+    api: &Arc<Api>,
+    s: &dyn Strategy,
+    rp: &ResourcePath,
+    call: &Call,
+) -> Result<Response<Body>, ApiError> {
     let filter = Filter::from_query(s, call)?;
     let prefix = s.info().namespace_prefix(&rp.namespace);
     let table = wants_table(call);
-    let timeout = call.query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_WATCH);
+    let timeout = call
+        .query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_WATCH);
     let rv = call.query.get("resourceVersion").unwrap_or("");
 
     // What to send first, and from where the live feed continues.
     let (initial, mut last, mut live) = if rv.is_empty() || rv == "0" {
         let (items, revision, live) = api.cache.list_and_subscribe(&prefix);
-        let added: Vec<(ChangeType, Arc<Value>)> =
-            items.into_iter().map(|o| view(s, o)).filter(|o| filter.matches(s, o)).map(|o| (ChangeType::Added, o)).collect();
+        let added: Vec<(ChangeType, Arc<Value>)> = items
+            .into_iter()
+            .map(|o| view(s, o))
+            .filter(|o| filter.matches(s, o))
+            .map(|o| (ChangeType::Added, o))
+            .collect();
         (added, revision, live)
     } else {
-        let after: i64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
+        let after: i64 = rv
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
         match api.cache.subscribe(after) {
             Ok(sub) => {
                 let mut events = Vec::new();
@@ -180,9 +204,18 @@ pub async fn watch(api: &Arc<Api>, s: &dyn Strategy, rp: &ResourcePath, call: &C
         }
     };
 
-    tracing::debug!(resource = s.info().plural, rv, initial = initial.len(), from = last, "watch starts");
+    tracing::debug!(
+        resource = s.info().plural,
+        rv,
+        initial = initial.len(),
+        from = last,
+        "watch starts"
+    );
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
-    let strategy = api.strategy(s.info().group, s.info().plural).cloned().expect("strategy of a served kind");
+    let strategy = api
+        .strategy(s.info().group, s.info().plural)
+        .cloned()
+        .expect("strategy of a served kind");
     let query_call = Call {
         method: call.method.clone(),
         query: call.query.clone(),
@@ -258,7 +291,11 @@ fn select(c: &Change, prefix: &str, filter: &Filter, s: &dyn Strategy) -> Option
 
 fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, table: bool) -> Response<Body> {
     let frames = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
-    let content_type = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    let content_type = if table {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
     Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)

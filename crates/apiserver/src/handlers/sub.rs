@@ -17,9 +17,20 @@ use crate::request::ResourcePath;
 use crate::response::{self, Body};
 
 /// Serve `rp.subresource` of a kind that has it.
-pub async fn serve(api: &Arc<Api>, s: &Arc<dyn Strategy>, rp: &ResourcePath, call: Call) -> Result<Response<Body>, ApiError> {
+pub async fn serve(
+    api: &Arc<Api>,
+    s: &Arc<dyn Strategy>,
+    rp: &ResourcePath,
+    call: Call,
+) -> Result<Response<Body>, ApiError> {
     let s = s.as_ref();
-    let sub = s.info().subresources.iter().copied().find(|x| x.name() == rp.subresource).ok_or_else(ApiError::path_not_found)?;
+    let sub = s
+        .info()
+        .subresources
+        .iter()
+        .copied()
+        .find(|x| x.name() == rp.subresource)
+        .ok_or_else(ApiError::path_not_found)?;
     match (sub, &call.method) {
         (Subresource::Status, &Method::GET) => {
             let obj = api.cache.get(&key(s, rp)).ok_or_else(|| not_found(s, rp))?;
@@ -34,7 +45,10 @@ pub async fn serve(api: &Arc<Api>, s: &Arc<dyn Strategy>, rp: &ResourcePath, cal
         (Subresource::Scale, &Method::PUT | &Method::PATCH) => scale(api, s, rp, &call).await,
         (Subresource::Binding, &Method::POST) => bind(api, s, rp, &call).await,
         (Subresource::Eviction, &Method::POST) => {
-            let call = Call { body: bytes::Bytes::new(), ..call };
+            let call = Call {
+                body: bytes::Bytes::new(),
+                ..call
+            };
             write::delete(api, s, rp, &call).await?;
             Ok(response::json(201, &success_status(None)))
         }
@@ -65,12 +79,18 @@ pub async fn serve(api: &Arc<Api>, s: &Arc<dyn Strategy>, rp: &ResourcePath, cal
                 )))
             }
         }
-        (_, m) => Err(ApiError::method_not_allowed(m.as_str(), &format!("{}/{}", rp.resource, rp.subresource))),
+        (_, m) => Err(ApiError::method_not_allowed(
+            m.as_str(),
+            &format!("{}/{}", rp.resource, rp.subresource),
+        )),
     }
 }
 
 fn first_container(pod: &Value) -> String {
-    pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("").to_string()
+    pod.pointer("/spec/containers/0/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The `autoscaling/v1 Scale` view of a Deployment or ReplicaSet.
@@ -128,7 +148,11 @@ async fn scale(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> R
             )],
         ));
     }
-    let precondition = new_scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let precondition = new_scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if !precondition.is_empty() && precondition != meta::resource_version(&current) {
         return Err(ApiError::conflict(s.info().group, s.info().plural, &rp.name));
     }
@@ -143,7 +167,11 @@ async fn scale(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> R
 
 async fn bind(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
     let binding = body::decode(&call.content_type, &call.body)?;
-    let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if node.is_empty() {
         return Err(ApiError::invalid(
             "",

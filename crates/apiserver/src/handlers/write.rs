@@ -40,7 +40,10 @@ pub fn check_fields(
 ) -> Result<Vec<String>, ApiError> {
     let info = s.info();
     if !obj.is_object() {
-        return Err(ApiError::bad_request(format!("Object '{}' is not a JSON object", info.kind)));
+        return Err(ApiError::bad_request(format!(
+            "Object '{}' is not a JSON object",
+            info.kind
+        )));
     }
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -86,8 +89,16 @@ pub fn check_fields(
                         listed.join(", ")
                     )),
                     Origin::Apply => {
-                        let ns = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
-                        let gv = if info.group.is_empty() { format!("/{}", info.version) } else { info.api_version() };
+                        let ns = if namespace.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{namespace}/")
+                        };
+                        let gv = if info.group.is_empty() {
+                            format!("/{}", info.version)
+                        } else {
+                            info.api_version()
+                        };
                         ApiError {
                             code: 500,
                             reason: String::new(),
@@ -120,7 +131,9 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// `prefix` plus five random letters, as `generateName` asks.
 pub fn generated_name(prefix: &str) -> String {
     let mut rng = rand::rng();
-    let suffix: String = (0..5).map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
@@ -131,7 +144,10 @@ pub async fn create(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call)
     let ns = rp.namespace.clone();
     let warnings = check_fields(s, &mut obj, validation, Origin::Object, &ns)?;
     let created = create_object(api, s, &ns, obj, dry_run(call)).await?;
-    Ok(response::with_warnings(response::json(201, &with_type(s, &created)), &warnings))
+    Ok(response::with_warnings(
+        response::json(201, &with_type(s, &created)),
+        &warnings,
+    ))
 }
 
 /// The create steps after decoding: names, namespace, defaults, validation, allocation, store.
@@ -150,7 +166,11 @@ pub async fn create_object(
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
         }
-        let ns = if path_namespace.is_empty() { body_ns } else { path_namespace.to_string() };
+        let ns = if path_namespace.is_empty() {
+            body_ns
+        } else {
+            path_namespace.to_string()
+        };
         if ns.is_empty() {
             return Err(ApiError::bad_request("the namespace of the object is required"));
         }
@@ -166,12 +186,22 @@ pub async fn create_object(
     let namespace = meta::namespace(&obj).to_string();
 
     // System-owned metadata.
-    for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
+    for f in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+        "managedFields",
+    ] {
         meta::set(&mut obj, f, Value::Null);
     }
     meta::set(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
     meta::set(&mut obj, "creationTimestamp", json!(now()));
-    meta::set(&mut obj, "generation", if info.uses_generation { json!(1) } else { Value::Null });
+    meta::set(
+        &mut obj,
+        "generation",
+        if info.uses_generation { json!(1) } else { Value::Null },
+    );
 
     s.default(&mut obj);
     s.prepare_create(&mut obj);
@@ -247,7 +277,13 @@ pub enum Part {
 }
 
 /// PUT: replace an object (or its status).
-pub async fn update(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, status: bool) -> Result<Response<Body>, ApiError> {
+pub async fn update(
+    api: &Api,
+    s: &dyn Strategy,
+    rp: &ResourcePath,
+    call: &Call,
+    status: bool,
+) -> Result<Response<Body>, ApiError> {
     let mut obj = body::decode(&call.content_type, &call.body)?;
     let validation = FieldValidation::parse(call.query.get("fieldValidation"))?;
     let warnings = check_fields(s, &mut obj, validation, Origin::Object, &rp.namespace)?;
@@ -260,13 +296,21 @@ pub async fn update(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call,
     }
     let precondition = Some(meta::resource_version(&obj).to_string()).filter(|r| !r.is_empty());
     let part = if status { Part::Status } else { Part::Main };
-    let (code, out) =
-        write_with(api, s, rp, part, precondition, dry_run(call), |_old| Ok(obj.clone())).await?;
-    Ok(response::with_warnings(response::json(code, &with_type(s, &out)), &warnings))
+    let (code, out) = write_with(api, s, rp, part, precondition, dry_run(call), |_old| Ok(obj.clone())).await?;
+    Ok(response::with_warnings(
+        response::json(code, &with_type(s, &out)),
+        &warnings,
+    ))
 }
 
 /// PATCH: merge a patch into the live object (or create it, for server-side apply).
-pub async fn patch(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, status: bool) -> Result<Response<Body>, ApiError> {
+pub async fn patch(
+    api: &Api,
+    s: &dyn Strategy,
+    rp: &ResourcePath,
+    call: &Call,
+    status: bool,
+) -> Result<Response<Body>, ApiError> {
     let media = call.content_type.split(';').next().unwrap_or("").trim().to_string();
     let validation = FieldValidation::parse(call.query.get("fieldValidation"))?;
     let info = s.info();
@@ -291,10 +335,16 @@ pub async fn patch(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, 
             meta::set(&mut obj, "name", json!(rp.name));
         }
         let created = create_object(api, s, &rp.namespace, obj, dry_run(call)).await?;
-        return Ok(response::with_warnings(response::json(201, &with_type(s, &created)), &warnings));
+        return Ok(response::with_warnings(
+            response::json(201, &with_type(s, &created)),
+            &warnings,
+        ));
     }
-    let precondition =
-        patch_doc.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string).filter(|r| !r.is_empty());
+    let precondition = patch_doc
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|r| !r.is_empty());
     let origin = if apply { Origin::Apply } else { Origin::Patch };
     let warnings = std::sync::Mutex::new(Vec::new());
     let namespace = rp.namespace.clone();
@@ -317,7 +367,10 @@ pub async fn patch(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call, 
     })
     .await?;
     let warnings = warnings.into_inner().expect("lock");
-    Ok(response::with_warnings(response::json(code, &with_type(s, &out)), &warnings))
+    Ok(response::with_warnings(
+        response::json(code, &with_type(s, &out)),
+        &warnings,
+    ))
 }
 
 /// Read, change, validate and compare-and-swap, retrying on conflicts unless the caller gave
@@ -341,7 +394,15 @@ async fn write_with(
         }
         let mut new = change(&old)?;
         // Identity and system metadata always come from the stored object.
-        for f in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for f in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             let v = old.pointer(&format!("/metadata/{f}")).cloned().unwrap_or(Value::Null);
             meta::set(&mut new, f, v);
         }
@@ -382,9 +443,15 @@ async fn write_with(
         if meta::is_deleting(&new) && !has_finalizers(&new) {
             // The last finalizer is gone: the object goes.
             undo(rollback);
-            return remove(api, s, &key(s, rp), &old, kv.mod_revision).await.map(|o| (200, o));
+            return remove(api, s, &key(s, rp), &old, kv.mod_revision)
+                .await
+                .map(|o| (200, o));
         }
-        match api.store.update(&key(s, rp), stored_bytes(s, &new), kv.mod_revision).await {
+        match api
+            .store
+            .update(&key(s, rp), stored_bytes(s, &new), kv.mod_revision)
+            .await
+        {
             Ok(rev) => {
                 keep(rollback);
                 api.cache.wait_for(rev).await;
@@ -412,7 +479,10 @@ async fn write_with(
 
 fn has_finalizers(obj: &Value) -> bool {
     !meta::finalizers(obj).is_empty()
-        || obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+        || obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
 }
 
 /// Delete from the store and release what the object held. Returns the last state.
@@ -441,16 +511,26 @@ struct DeleteOptions {
 }
 
 fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
-    let body: Value = if call.body.is_empty() { json!({}) } else { body::decode(&call.content_type, &call.body)? };
+    let body: Value = if call.body.is_empty() {
+        json!({})
+    } else {
+        body::decode(&call.content_type, &call.body)?
+    };
     let q = |k: &str| call.query.get(k).map(str::to_string);
     let propagation = body
         .get("propagationPolicy")
         .and_then(Value::as_str)
         .map(str::to_string)
         .or_else(|| q("propagationPolicy"))
-        .or_else(|| match body.get("orphanDependents").and_then(Value::as_bool).or(q("orphanDependents").map(|v| v == "true")) {
-            Some(true) => Some("Orphan".into()),
-            _ => None,
+        .or_else(|| {
+            match body
+                .get("orphanDependents")
+                .and_then(Value::as_bool)
+                .or(q("orphanDependents").map(|v| v == "true"))
+            {
+                Some(true) => Some("Orphan".into()),
+                _ => None,
+            }
         })
         .unwrap_or_else(|| "Background".into());
     if !matches!(propagation.as_str(), "Background" | "Foreground" | "Orphan") {
@@ -458,17 +538,33 @@ fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
             "",
             "DeleteOptions",
             "",
-            &[FieldError::not_supported("propagationPolicy", json!(propagation), &["Foreground", "Background", "Orphan", "nil"])],
+            &[FieldError::not_supported(
+                "propagationPolicy",
+                json!(propagation),
+                &["Foreground", "Background", "Orphan", "nil"],
+            )],
         ));
     }
-    let grace = body.get("gracePeriodSeconds").and_then(Value::as_i64).or_else(|| q("gracePeriodSeconds").and_then(|g| g.parse().ok()));
-    let dry = body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"))
+    let grace = body
+        .get("gracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .or_else(|| q("gracePeriodSeconds").and_then(|g| g.parse().ok()));
+    let dry = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "All"))
         || call.query.all("dryRun").iter().any(|v| v == "All");
     Ok(DeleteOptions {
         propagation,
         grace,
-        uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
-        resource_version: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        resource_version: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         dry_run: dry,
     })
 }
@@ -496,19 +592,31 @@ async fn delete_one(api: &Api, s: &dyn Strategy, rp: &ResourcePath, opts: &Delet
                 ),
             ));
         }
-        if opts.resource_version.as_deref().is_some_and(|r| r != kv.mod_revision.to_string()) {
+        if opts
+            .resource_version
+            .as_deref()
+            .is_some_and(|r| r != kv.mod_revision.to_string())
+        {
             return Err(ApiError::conflict(info.group, info.plural, &rp.name));
         }
         let mut finalizers = meta::finalizers(&old);
         match opts.propagation.as_str() {
-            "Foreground" if !finalizers.iter().any(|f| f == "foregroundDeletion") => finalizers.push("foregroundDeletion".into()),
+            "Foreground" if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
+                finalizers.push("foregroundDeletion".into())
+            }
             "Orphan" if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
             _ => {}
         }
         let graceful_pod = info.kind == "Pod"
-            && old.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
+            && old
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
             && opts.grace != Some(0)
-            && old.pointer("/status/phase").and_then(Value::as_str).is_none_or(|p| p != "Succeeded" && p != "Failed");
+            && old
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .is_none_or(|p| p != "Succeeded" && p != "Failed");
         let namespace = info.kind == "Namespace";
         if finalizers.is_empty() && !graceful_pod && !namespace {
             if opts.dry_run {
@@ -525,7 +633,12 @@ async fn delete_one(api: &Api, s: &dyn Strategy, rp: &ResourcePath, opts: &Delet
         }
         let mut new = old.clone();
         let grace = if graceful_pod {
-            opts.grace.or_else(|| old.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64)).unwrap_or(30)
+            opts.grace
+                .or_else(|| {
+                    old.pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                })
+                .unwrap_or(30)
         } else {
             0
         };
@@ -540,7 +653,11 @@ async fn delete_one(api: &Api, s: &dyn Strategy, rp: &ResourcePath, opts: &Delet
         if opts.dry_run {
             return Ok(new);
         }
-        match api.store.update(&key(s, rp), stored_bytes(s, &new), kv.mod_revision).await {
+        match api
+            .store
+            .update(&key(s, rp), stored_bytes(s, &new), kv.mod_revision)
+            .await
+        {
             Ok(rev) => {
                 api.cache.wait_for(rev).await;
                 meta::set(&mut new, "resourceVersion", json!(rev.to_string()));
@@ -555,13 +672,22 @@ async fn delete_one(api: &Api, s: &dyn Strategy, rp: &ResourcePath, opts: &Delet
 }
 
 /// DELETE of a collection: every selected object, one by one.
-pub async fn delete_collection(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Result<Response<Body>, ApiError> {
+pub async fn delete_collection(
+    api: &Api,
+    s: &dyn Strategy,
+    rp: &ResourcePath,
+    call: &Call,
+) -> Result<Response<Body>, ApiError> {
     let opts = delete_options(call)?;
     let filter = super::read::Filter::from_query(s, call)?;
     let (items, _) = api.cache.list(&s.info().namespace_prefix(&rp.namespace));
     let mut deleted = Vec::new();
     for o in items.iter().filter(|o| filter.matches(s, o)) {
-        let one = ResourcePath { namespace: meta::namespace(o).to_string(), name: meta::name(o).to_string(), ..rp.clone() };
+        let one = ResourcePath {
+            namespace: meta::namespace(o).to_string(),
+            name: meta::name(o).to_string(),
+            ..rp.clone()
+        };
         match delete_one(api, s, &one, &opts).await {
             Ok(v) => deleted.push(with_type(s, &v)),
             Err(e) if e.code == 404 => {}

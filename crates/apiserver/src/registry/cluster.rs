@@ -25,8 +25,11 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
 /// events.k8s.io/v1 Events: the core Events, seen with the newer field names.
 struct EventsView;
 
-const EVENTS_INFO: ResourceInfo =
-    ResourceInfo { short_names: &["ev"], storage_group: "core", ..info("events.k8s.io", "Event", "events", "event") };
+const EVENTS_INFO: ResourceInfo = ResourceInfo {
+    short_names: &["ev"],
+    storage_group: "core",
+    ..info("events.k8s.io", "Event", "events", "event")
+};
 
 impl Strategy for EventsView {
     fn info(&self) -> &ResourceInfo {
@@ -44,7 +47,12 @@ impl Strategy for EventsView {
     fn field(&self, obj: &Value, f: &str) -> Option<String> {
         let pointer = format!("/{}", f.replace('.', "/"));
         match f {
-            "regarding.kind" | "regarding.name" | "regarding.namespace" | "regarding.uid" | "reason" | "type"
+            "regarding.kind"
+            | "regarding.name"
+            | "regarding.namespace"
+            | "regarding.uid"
+            | "reason"
+            | "type"
             | "reportingController" => Some(obj.pointer(&pointer).and_then(Value::as_str).unwrap_or("").to_string()),
             _ => None,
         }

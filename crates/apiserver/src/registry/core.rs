@@ -42,7 +42,12 @@ pub(super) fn no_fields(_: &Value, _: &str) -> Option<String> {
 }
 
 /// A `ResourceInfo` with the usual defaults; callers override what differs.
-pub(super) const fn info(group: &'static str, kind: &'static str, plural: &'static str, singular: &'static str) -> ResourceInfo {
+pub(super) const fn info(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+) -> ResourceInfo {
     ResourceInfo {
         group,
         version: "v1",
@@ -81,17 +86,30 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
             check: check_typed::<core::Node>,
             default: no_defaults,
             fields: |o, f| match f {
-                "spec.unschedulable" => Some(o.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string()),
+                "spec.unschedulable" => Some(
+                    o.pointer("/spec/unschedulable")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                        .to_string(),
+                ),
                 _ => None,
             },
         }),
         Arc::new(PodStrategy),
         Arc::new(Basic {
-            info: ResourceInfo { short_names: &["ep"], ..info("", "Endpoints", "endpoints", "endpoints") },
+            info: ResourceInfo {
+                short_names: &["ep"],
+                ..info("", "Endpoints", "endpoints", "endpoints")
+            },
             check: check_typed::<core::Endpoints>,
             default: |o| {
                 for subset in o.get_mut("subsets").and_then(Value::as_array_mut).into_iter().flatten() {
-                    for p in subset.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+                    for p in subset
+                        .get_mut("ports")
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
                         if p.get("protocol").is_none() {
                             p["protocol"] = json!("TCP");
                         }
@@ -101,7 +119,10 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
             fields: no_fields,
         }),
         Arc::new(Basic {
-            info: ResourceInfo { short_names: &["cm"], ..info("", "ConfigMap", "configmaps", "configmap") },
+            info: ResourceInfo {
+                short_names: &["cm"],
+                ..info("", "ConfigMap", "configmaps", "configmap")
+            },
             check: check_typed::<core::ConfigMap>,
             default: no_defaults,
             fields: no_fields,
@@ -120,13 +141,19 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
             },
         }),
         Arc::new(Basic {
-            info: ResourceInfo { short_names: &["sa"], ..info("", "ServiceAccount", "serviceaccounts", "serviceaccount") },
+            info: ResourceInfo {
+                short_names: &["sa"],
+                ..info("", "ServiceAccount", "serviceaccounts", "serviceaccount")
+            },
             check: check_typed::<core::ServiceAccount>,
             default: no_defaults,
             fields: no_fields,
         }),
         Arc::new(Basic {
-            info: ResourceInfo { short_names: &["ev"], ..info("", "Event", "events", "event") },
+            info: ResourceInfo {
+                short_names: &["ev"],
+                ..info("", "Event", "events", "event")
+            },
             check: check_typed::<core::Event>,
             default: no_defaults,
             fields: event_fields,
@@ -137,9 +164,17 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
 /// Field selectors on events, as `kubectl describe` uses them.
 fn event_fields(o: &Value, f: &str) -> Option<String> {
     match f {
-        "involvedObject.kind" | "involvedObject.namespace" | "involvedObject.name" | "involvedObject.uid"
-        | "involvedObject.apiVersion" | "involvedObject.resourceVersion" | "involvedObject.fieldPath" | "reason"
-        | "type" | "source" | "reportingComponent" => {
+        "involvedObject.kind"
+        | "involvedObject.namespace"
+        | "involvedObject.name"
+        | "involvedObject.uid"
+        | "involvedObject.apiVersion"
+        | "involvedObject.resourceVersion"
+        | "involvedObject.fieldPath"
+        | "reason"
+        | "type"
+        | "source"
+        | "reportingComponent" => {
             let pointer = format!("/{}", f.replace('.', "/"));
             str_at(o, &pointer)
         }
@@ -226,7 +261,12 @@ impl Strategy for PodStrategy {
         // tolerations additions); kubectl's flows here never change anything else.
         let strip = |v: &Value| {
             let mut s = v.get("spec").cloned().unwrap_or(Value::Null);
-            for c in s.get_mut("containers").and_then(Value::as_array_mut).into_iter().flatten() {
+            for c in s
+                .get_mut("containers")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(m) = c.as_object_mut() {
                     m.remove("image");
                 }

@@ -147,7 +147,10 @@ pub struct Reservation {
 impl Reservation {
     /// A reservation with its two outcomes.
     pub fn new(commit: impl FnOnce() + Send + 'static, rollback: impl FnOnce() + Send + 'static) -> Self {
-        Reservation { commit: Box::new(commit), rollback: Box::new(rollback) }
+        Reservation {
+            commit: Box::new(commit),
+            rollback: Box::new(rollback),
+        }
     }
 
     /// The write was stored.
@@ -200,7 +203,12 @@ pub trait Strategy: Send + Sync {
     fn prepare_status_update(&self, new: &mut Value, old: &Value) {
         let status = new.get("status").cloned();
         *new = Value::Object(
-            old.as_object().cloned().unwrap_or_default().into_iter().filter(|(k, _)| k != "status").collect(),
+            old.as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k != "status")
+                .collect(),
         );
         if let Some(s) = status {
             new["status"] = s;
@@ -279,9 +287,14 @@ impl Registry {
         all.extend(apps::strategies());
         all.extend(network::strategies());
         all.extend(cluster::strategies());
-        let by_resource =
-            all.iter().map(|s| ((s.info().group.to_string(), s.info().plural.to_string()), s.clone())).collect();
-        Registry { by_resource, ordered: all }
+        let by_resource = all
+            .iter()
+            .map(|s| ((s.info().group.to_string(), s.info().plural.to_string()), s.clone()))
+            .collect();
+        Registry {
+            by_resource,
+            ordered: all,
+        }
     }
 
     /// The strategy for `group`/`plural` (version is checked by the caller).

@@ -12,7 +12,9 @@ use super::{check_typed, ResourceInfo, Strategy, Subresource};
 pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
     vec![
         Arc::new(Basic {
-            info: ResourceInfo { ..info("discovery.k8s.io", "EndpointSlice", "endpointslices", "endpointslice") },
+            info: ResourceInfo {
+                ..info("discovery.k8s.io", "EndpointSlice", "endpointslices", "endpointslice")
+            },
             check: check_typed::<discovery::EndpointSlice>,
             default: |o| {
                 // Every port carries a name ("" included): kubectl describe dereferences it.
@@ -36,8 +38,18 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
             },
             check: check_typed::<networking::Ingress>,
             default: |o| {
-                for rule in o.pointer_mut("/spec/rules").and_then(Value::as_array_mut).into_iter().flatten() {
-                    for path in rule.pointer_mut("/http/paths").and_then(Value::as_array_mut).into_iter().flatten() {
+                for rule in o
+                    .pointer_mut("/spec/rules")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    for path in rule
+                        .pointer_mut("/http/paths")
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
                         if path.get("pathType").is_none() {
                             path["pathType"] = json!("ImplementationSpecific");
                         }

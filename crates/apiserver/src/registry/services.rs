@@ -28,7 +28,10 @@ pub struct ServiceSettings {
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        ServiceSettings { cluster_ip_range: "10.96.0.0/12".into(), node_port_range: (30000, 32767) }
+        ServiceSettings {
+            cluster_ip_range: "10.96.0.0/12".into(),
+            node_port_range: (30000, 32767),
+        }
     }
 }
 
@@ -46,8 +49,11 @@ const SERVICE_INFO: ResourceInfo = ResourceInfo {
 impl ServiceStrategy {
     pub(super) fn new(settings: ServiceSettings) -> Self {
         let ports = format!("{}-{}", settings.node_port_range.0, settings.node_port_range.1);
-        let alloc = ServiceAllocator::new(&settings.cluster_ip_range, &ports).expect("service settings are checked by the caller");
-        ServiceStrategy { alloc: Arc::new(Mutex::new(alloc)) }
+        let alloc = ServiceAllocator::new(&settings.cluster_ip_range, &ports)
+            .expect("service settings are checked by the caller");
+        ServiceStrategy {
+            alloc: Arc::new(Mutex::new(alloc)),
+        }
     }
 }
 
@@ -105,7 +111,10 @@ impl Strategy for ServiceStrategy {
         };
         write_back(obj, &svc);
         let alloc = self.alloc.clone();
-        Ok(Some(Reservation::new(|| {}, move || alloc.lock().expect("allocator lock").release(&allocated))))
+        Ok(Some(Reservation::new(
+            || {},
+            move || alloc.lock().expect("allocator lock").release(&allocated),
+        )))
     }
     fn allocate_update(&self, new: &mut Value, old: &Value) -> Result<Option<Reservation>, ApiError> {
         let mut svc = typed(new)?;
@@ -113,7 +122,9 @@ impl Strategy for ServiceStrategy {
         let name = podway_api::meta::name(new).to_string();
         let pending = {
             let mut alloc = self.alloc.lock().expect("allocator lock");
-            alloc.allocate_update(&old_svc, &mut svc).map_err(|e| e.into_api_error(&name))?
+            alloc
+                .allocate_update(&old_svc, &mut svc)
+                .map_err(|e| e.into_api_error(&name))?
         };
         write_back(new, &svc);
         let (on_commit, on_rollback) = (self.alloc.clone(), self.alloc.clone());
@@ -134,8 +145,18 @@ impl Strategy for ServiceStrategy {
     }
     fn field(&self, obj: &Value, f: &str) -> Option<String> {
         match f {
-            "spec.clusterIP" => Some(obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string()),
-            "spec.type" => Some(obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("").to_string()),
+            "spec.clusterIP" => Some(
+                obj.pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            "spec.type" => Some(
+                obj.pointer("/spec/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
             _ => None,
         }
     }

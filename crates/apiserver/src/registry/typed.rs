@@ -69,7 +69,11 @@ fn find_unknown(input: &Value, decoded: &Value, path: String, out: &mut Vec<Stri
                 if v.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match d.get(k) {
                     Some(dv) => find_unknown(v, dv, p, out),
                     None => out.push(p),
