@@ -155,3 +155,74 @@ fn watch_streams_changes_after_the_list() {
     let _ = watch.wait();
     assert!(lines.iter().any(|l| l == &wanted), "watch printed {lines:?}");
 }
+
+#[test]
+fn podway_down_stops_the_cluster_and_up_merges_a_podway_context_into_kube_config() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let kube = home.join(".kube");
+    std::fs::create_dir_all(&kube).unwrap();
+    // Someone else's context is already there; podway must keep it.
+    std::fs::write(
+        kube.join("config"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: 'https://192.0.2.1'}\nusers:\n- name: other\n  user: {}\ncontexts:\n- name: other\n  context: {cluster: other, user: other}\ncurrent-context: other\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut up = std::process::Command::new(common::podway_bin())
+        .args(["up", "--api-port", "0", "--data-dir"])
+        .arg(&data)
+        .env("HOME", &home)
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(up.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.starts_with("ready in");
+        printed.push(line);
+        if ready {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert!(printed.iter().any(|l| l.contains("context \"podway\"")), "{printed:?}");
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(args)
+            .env("HOME", &home)
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = kubectl(&["config", "get-contexts", "-o", "name"]);
+    let contexts = text(&out.stdout);
+    assert!(contexts.contains("other") && contexts.contains("podway"), "{contexts}");
+    let out = kubectl(&["get", "namespaces", "-o", "name"]);
+    assert!(
+        text(&out.stdout).contains("namespace/default"),
+        "kubectl uses the podway context: {}",
+        text(&out.stderr)
+    );
+
+    let down = std::process::Command::new(common::podway_bin())
+        .args(["down", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stdout).contains("stopped the cluster"),
+        "{}",
+        text(&down.stdout)
+    );
+    let status = up.wait().unwrap();
+    assert!(
+        status.success(),
+        "podway up exits cleanly after podway down: {status:?}"
+    );
+    assert!(!data.join("podway.pid").exists());
+}

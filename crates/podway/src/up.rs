@@ -205,7 +205,16 @@ async fn wait_for_signal() {
 /// The pid in `pid_file` if that process is alive.
 fn running_pid(pid_file: &Path) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
-    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    alive(pid).then_some(pid)
+}
+
+/// Whether `pid` is a live process: it exists and is not a zombie waiting for its parent.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name: `123 (podway) S ...`.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 /// Stop the cluster running from `dir` and wait until it is gone.
@@ -224,7 +233,7 @@ pub fn down(dir: &Path) -> Result<()> {
         bail!("could not signal pid {pid}");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Path::new(&format!("/proc/{pid}")).exists() {
+    while alive(pid) {
         if Instant::now() > deadline {
             bail!("pid {pid} did not stop within 30s");
         }
