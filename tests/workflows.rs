@@ -276,3 +276,45 @@ fn pods_of_a_pending_deployment_answer_logs_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn finalizers_hold_a_deleted_object_until_removed() {
+    let c = Cluster::start();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers:\n  - example.com/hold\ndata:\n  a: b\n";
+    c.apply(cm);
+    let out = c.ok(&["delete", "configmap", "held", "--wait=false"]);
+    assert_eq!(out.trim(), "configmap \"held\" deleted");
+    let ts = c.ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]);
+    assert!(!ts.is_empty(), "still there, marked for deletion");
+    // Updates may not clear the deletion mark, and the object goes when the last finalizer does.
+    c.ok(&["patch", "configmap", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    let err = c.fails(&["get", "configmap", "held"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn a_pod_on_a_node_is_deleted_gracefully_and_force_deletion_removes_it() {
+    let c = Cluster::start();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: placed\nspec:\n  nodeName: some-node\n  containers:\n  - name: c\n    image: busybox\n";
+    c.apply(pod);
+    c.ok(&["delete", "pod", "placed", "--wait=false"]);
+    let out = c.ok(&["get", "pod", "placed"]);
+    assert_eq!(row(&out, "placed")[2], "Terminating", "{out}");
+    let grace = c.ok(&["get", "pod", "placed", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]);
+    assert_eq!(grace, "30");
+    let out = c.kubectl(&["delete", "pod", "placed", "--grace-period=0", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = c.fails(&["get", "pod", "placed"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn generate_name_gives_each_create_a_fresh_name() {
+    let c = Cluster::start();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: job-\ndata:\n  a: b\n";
+    let first = c.kubectl_stdin(&["create", "-f", "-", "-o", "name"], Some(cm));
+    let second = c.kubectl_stdin(&["create", "-f", "-", "-o", "name"], Some(cm));
+    let (first, second) = (text(&first.stdout), text(&second.stdout));
+    assert!(first.starts_with("configmap/job-") && first.trim().len() == "configmap/job-".len() + 5, "{first}");
+    assert_ne!(first, second);
+}
