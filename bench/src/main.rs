@@ -70,6 +70,7 @@ struct Loaded {
     idle: Memory,
     creates: creates::Creates,
     created: Memory,
+    listed: Memory,
     lists: list::Lists,
     watches: watch::Watches,
     after: Memory,
@@ -119,6 +120,10 @@ async fn run(args: Args) -> Result<()> {
     println!("- machine: {}", machine.describe());
     println!("- podway: {}", podway.display());
     println!(
+        "- one created Service as the server returns it: {} bytes of JSON",
+        sqlite.creates.sample.len()
+    );
+    println!(
         "- load average (1/5/15 min) before: {load_before}; after: {}",
         host::load_average()
     );
@@ -151,6 +156,7 @@ async fn loaded(args: &Args, podway: &Path, label: &str, flags: &[String]) -> Re
     let created = host::memory(p.pid())?;
     progress(&format!("  LIST x{}", args.list_runs));
     let lists = list::measure(&client, &p.kubeconfig(), &dir.join("home-list"), args.list_runs).await?;
+    let listed = host::memory(p.pid())?;
     progress(&format!("  {} watchers x {} events", args.watchers, args.watch_events));
     let watches = watch::measure(
         &client,
@@ -168,6 +174,7 @@ async fn loaded(args: &Args, podway: &Path, label: &str, flags: &[String]) -> Re
         idle,
         creates,
         created,
+        listed,
         lists,
         watches,
         after,
@@ -247,6 +254,12 @@ fn rows(
         &format!("right after {} creates", args.services),
         Some(sqlite.created),
         etcd.map(|e| e.created),
+        None,
+    ));
+    rows.extend(memory_rows(
+        "right after the LISTs",
+        Some(sqlite.listed),
+        etcd.map(|e| e.listed),
         None,
     ));
     rows.extend(memory_rows(
