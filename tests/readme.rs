@@ -9,7 +9,10 @@ use common::{text, Cluster};
 fn quickstart_blocks() -> Vec<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let start = readme.find("## Quickstart").expect("a Quickstart section");
-    let end = readme[start..].find("\n### ").map(|e| start + e).unwrap_or(readme.len());
+    let end = readme[start..]
+        .find("\n### ")
+        .map(|e| start + e)
+        .unwrap_or(readme.len());
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in readme[start..end].lines() {
@@ -43,6 +46,11 @@ fn every_quickstart_block_runs_as_written() {
             .env("KUBECONFIG", c.kubeconfig())
             .output()
             .unwrap();
-        assert!(out.status.success(), "this README block failed:\n{block}\nstdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "this README block failed:\n{block}\nstdout:\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
     }
 }

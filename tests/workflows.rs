@@ -284,10 +284,23 @@ fn finalizers_hold_a_deleted_object_until_removed() {
     c.apply(cm);
     let out = c.ok(&["delete", "configmap", "held", "--wait=false"]);
     assert_eq!(out.trim(), "configmap \"held\" deleted");
-    let ts = c.ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]);
+    let ts = c.ok(&[
+        "get",
+        "configmap",
+        "held",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
     assert!(!ts.is_empty(), "still there, marked for deletion");
     // Updates may not clear the deletion mark, and the object goes when the last finalizer does.
-    c.ok(&["patch", "configmap", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    c.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
     let err = c.fails(&["get", "configmap", "held"]);
     assert!(err.contains("not found"), "{err}");
 }
@@ -300,7 +313,13 @@ fn a_pod_on_a_node_is_deleted_gracefully_and_force_deletion_removes_it() {
     c.ok(&["delete", "pod", "placed", "--wait=false"]);
     let out = c.ok(&["get", "pod", "placed"]);
     assert_eq!(row(&out, "placed")[2], "Terminating", "{out}");
-    let grace = c.ok(&["get", "pod", "placed", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]);
+    let grace = c.ok(&[
+        "get",
+        "pod",
+        "placed",
+        "-o",
+        "jsonpath={.metadata.deletionGracePeriodSeconds}",
+    ]);
     assert_eq!(grace, "30");
     let out = c.kubectl(&["delete", "pod", "placed", "--grace-period=0", "--force"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -315,6 +334,9 @@ fn generate_name_gives_each_create_a_fresh_name() {
     let first = c.kubectl_stdin(&["create", "-f", "-", "-o", "name"], Some(cm));
     let second = c.kubectl_stdin(&["create", "-f", "-", "-o", "name"], Some(cm));
     let (first, second) = (text(&first.stdout), text(&second.stdout));
-    assert!(first.starts_with("configmap/job-") && first.trim().len() == "configmap/job-".len() + 5, "{first}");
+    assert!(
+        first.starts_with("configmap/job-") && first.trim().len() == "configmap/job-".len() + 5,
+        "{first}"
+    );
     assert_ne!(first, second);
 }

@@ -27,9 +27,43 @@ pub fn podway_bin() -> PathBuf {
 }
 
 impl Cluster {
-    /// Start a cluster with the default (SQLite) store.
+    /// Start a control plane alone (no nodes) with the default (SQLite) store.
     pub fn start() -> Cluster {
-        Cluster::start_with(&[])
+        Cluster::start_with(&["--nodes", "0"])
+    }
+
+    /// Start a cluster with `nodes` nodes, under a name and ranges of its own so that clusters
+    /// of parallel tests never meet. Returns the cluster and its name.
+    pub fn start_nodes(nodes: usize) -> (Cluster, Layout) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = (std::process::id() * 7 + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) % 200 + 20;
+        let layout = Layout {
+            name: format!("e2e{n}"),
+            node_cidr: format!("172.31.{n}.0/24"),
+            pod_cidr: format!("10.{}.0.0/16", 100 + n % 100),
+        };
+        let nodes = nodes.to_string();
+        let c = Cluster::start_with(&[
+            "--nodes",
+            &nodes,
+            "--name",
+            &layout.name,
+            "--node-cidr",
+            &layout.node_cidr,
+            "--pod-cidr",
+            &layout.pod_cidr,
+        ]);
+        (c, layout)
+    }
+
+    /// Run `podway <args>` against this cluster's data directory.
+    pub fn podway(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(podway_bin());
+        cmd.args(&args[..1])
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(&args[1..]);
+        cmd.output().expect("podway")
     }
 
     /// Start a cluster with extra `podway up` flags.
@@ -249,6 +283,17 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The name and ranges of a test cluster with nodes.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Cluster name (prefix of node names).
+    pub name: String,
+    /// The node network.
+    pub node_cidr: String,
+    /// The pod range.
+    pub pod_cidr: String,
 }
 
 /// Bytes as text.

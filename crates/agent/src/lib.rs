@@ -3,6 +3,9 @@
 //! - [`network`]: the node network of a cluster on one machine: a host bridge, one network
 //!   namespace per node with a veth on it, routes between the nodes' pod ranges, and host
 //!   blackhole routes so pod and service addresses never leave the machine.
+//! - [`node`]: the agent's API side: it registers its Node, renews its Lease and finishes the
+//!   deletion of the pods bound to it. (Running pods is the next slice.)
 #![warn(missing_docs)]
 
 pub mod network;
+pub mod node;

@@ -60,6 +60,36 @@ pub async fn seed(api: &Api, service_ip: &str, dns_ip: &str, api_port: u16) -> R
     Ok(())
 }
 
+/// The `kubernetes` Service's Endpoints: the address nodes reach the API server at, as the
+/// real API server publishes its own. (The endpoints controller leaves selectorless Services
+/// alone, so nobody else writes these.)
+pub async fn kubernetes_endpoints(api: &Api, ip: std::net::IpAddr, port: u16) -> Result<(), ApiError> {
+    let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
+    ensure(
+        api,
+        "",
+        "endpoints",
+        "default",
+        json!({"apiVersion": "v1", "kind": "Endpoints",
+               "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+               "subsets": [{"addresses": [{"ip": ip.to_string()}], "ports": ports}]}),
+    )
+    .await?;
+    ensure(
+        api,
+        "discovery.k8s.io",
+        "endpointslices",
+        "default",
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "kubernetes", "namespace": "default",
+                            "labels": {"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "kube-apiserver"}},
+               "addressType": "IPv4",
+               "endpoints": [{"addresses": [ip.to_string()], "conditions": {"ready": true}}],
+               "ports": ports}),
+    )
+    .await
+}
+
 async fn ensure(api: &Api, group: &str, plural: &str, namespace: &str, obj: Value) -> Result<(), ApiError> {
     let s = api.strategy(group, plural).expect("bootstrap kinds are served").clone();
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();

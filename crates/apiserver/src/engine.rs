@@ -16,6 +16,9 @@ use crate::{bootstrap, cache, discovery, handlers, openapi, registry, server};
 pub struct Config {
     /// Where to listen, e.g. `127.0.0.1:6443` (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// The address nodes reach the API server at (the host's address on the node network):
+    /// listened on too, at the same port, and published as the `kubernetes` Service's endpoint.
+    pub advertise: Option<std::net::IpAddr>,
     /// Where certificates live (`<data dir>/pki`).
     pub pki_dir: PathBuf,
     /// Extra names/IPs for the serving certificate.
@@ -47,6 +50,15 @@ pub async fn start(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut listeners = vec![listener];
+    if let Some(ip) = config.advertise.filter(|ip| *ip != addr.ip()) {
+        let extra = SocketAddr::new(ip, addr.port());
+        listeners.push(
+            TcpListener::bind(extra)
+                .await
+                .with_context(|| format!("listening on {extra}"))?,
+        );
+    }
 
     let (service_ip, dns_ip) = bootstrap::well_known_ips(&config.services.cluster_ip_range)
         .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", config.services.cluster_ip_range))?;
@@ -71,11 +83,26 @@ pub async fn start(
     bootstrap::seed(&api, &service_ip, &dns_ip, addr.port())
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap: {}", e.message))?;
+    if let Some(ip) = config.advertise {
+        bootstrap::kubernetes_endpoints(&api, ip, addr.port())
+            .await
+            .map_err(|e| anyhow::anyhow!("bootstrap: {}", e.message))?;
+    }
 
     tokio::spawn(compact_periodically(api.store.clone()));
-    let serving = api.clone();
-    let token = pki.token.clone();
-    tokio::spawn(async move { server::serve(listener, acceptor, serving, token, shutdown).await });
+    // One shutdown signal for every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    for listener in listeners {
+        let (serving, acceptor, token, mut stop) = (api.clone(), acceptor.clone(), pki.token.clone(), stop_rx.clone());
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::spawn(async move { server::serve(listener, acceptor, serving, token, stopped).await });
+    }
     Ok(Running { addr, pki, api })
 }
 

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod kubeconfig;
+mod nodes;
 mod up;
 
 #[derive(Parser)]
@@ -39,6 +41,36 @@ enum Command {
         #[arg(long, env = "PODWAY_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// The cluster's nodes: list them, print an address, open a shell inside one.
+    Node {
+        /// The cluster's data directory.
+        #[arg(long, env = "PODWAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Run a node agent (started by `podway up` on every node; run it yourself to join another
+    /// machine to a cluster).
+    Agent(agent::AgentArgs),
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// List the nodes with their addresses.
+    List,
+    /// Print a node's IP.
+    Ip {
+        /// The node.
+        node: String,
+    },
+    /// A shell inside a node (like `minikube ssh`), or a command with `-- CMD ...`.
+    Ssh {
+        /// The node.
+        node: String,
+        /// The command to run instead of a shell.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -53,6 +85,11 @@ fn main() -> Result<()> {
             rt.block_on(up::run(args))
         }
         Command::Down { data_dir } => up::down(&up::data_dir(data_dir)),
+        Command::Agent(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(agent::run(args))
+        }
+        Command::Node { data_dir, command } => node_command(&up::data_dir(data_dir), command),
         Command::Kubeconfig { data_dir } => {
             let path = up::data_dir(data_dir).join("kubeconfig");
             print!(
@@ -65,4 +102,46 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn node_command(dir: &std::path::Path, command: NodeCommand) -> Result<()> {
+    let layout = nodes::load_layout(dir)?;
+    let plan = podway_agent::network::NetworkPlan::new(&layout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match command {
+        NodeCommand::List => {
+            println!("{:<32} {}", "NAME", "INTERNAL-IP");
+            for n in plan.nodes() {
+                println!("{:<32} {}", n.name, n.ip);
+            }
+            Ok(())
+        }
+        NodeCommand::Ip { node } => {
+            let ip = plan.node_ip(&node).ok_or_else(|| unknown_node(&plan, &node))?;
+            println!("{ip}");
+            Ok(())
+        }
+        NodeCommand::Ssh { node, command } => {
+            if plan.node(&node).is_none() {
+                return Err(unknown_node(&plan, &node));
+            }
+            let network = podway_agent::network::Network::system(plan);
+            let argv: Vec<String> = if command.is_empty() {
+                vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
+            } else {
+                command
+            };
+            let status = network
+                .node_command(&node, &argv)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
+}
+
+fn unknown_node(plan: &podway_agent::network::NetworkPlan, node: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "node \"{node}\" not found; the cluster's nodes are: {}",
+        plan.node_names().join(", ")
+    )
 }

@@ -1,6 +1,8 @@
 //! `podway up` and `podway down`.
 
 use std::net::{IpAddr, SocketAddr};
+
+use podway_agent::network::NetworkConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use clap::Args;
 use podway_apiserver::{Config, ServiceSettings};
 use podway_store::Store;
 
-use crate::kubeconfig;
+use crate::{kubeconfig, nodes};
 
 /// Options of `podway up`.
 #[derive(Args, Debug)]
@@ -36,6 +38,19 @@ pub struct UpArgs {
     /// The NodePort range, `FROM-TO`.
     #[arg(long, default_value = "30000-32767")]
     node_port_range: String,
+    /// The cluster's name: names its nodes (`<name>-control-plane`, `<name>-worker`, ...) and
+    /// network, so two clusters can run side by side.
+    #[arg(long, default_value = "podway")]
+    name: String,
+    /// How many nodes (network namespaces with an agent each); 0 runs the control plane alone.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// The node network: the host is .1, nodes .2 up.
+    #[arg(long, default_value = "172.30.0.0/24")]
+    node_cidr: String,
+    /// The pod range; each node gets a /24 of it.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pod_cidr: String,
     /// Run the API server without the controllers (for developing or testing controllers
     /// against it, the way they run against any cluster).
     #[arg(long)]
@@ -105,6 +120,39 @@ pub async fn run(args: UpArgs) -> Result<()> {
         dir.display()
     );
 
+    // The node network comes first: the API server also listens on the host's address on it.
+    let network = if args.nodes > 0 {
+        let config = NetworkConfig {
+            cluster: args.name.clone(),
+            nodes: args.nodes,
+            node_cidr: args
+                .node_cidr
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--node-cidr {}: {e}", args.node_cidr))?,
+            pod_cidr: args
+                .pod_cidr
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--pod-cidr {}: {e}", args.pod_cidr))?,
+            service_cidr: args
+                .service_cidr
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", args.service_cidr))?,
+        };
+        let network = tokio::task::spawn_blocking(move || nodes::network_up(&config).map(|n| (n, config))).await??;
+        nodes::save_layout(&dir, &network.1)?;
+        println!(
+            "  node network   {} on bridge {} (host {})",
+            args.node_cidr,
+            network.0.plan().bridge(),
+            network.0.plan().host_ip()
+        );
+        Some(network.0)
+    } else {
+        let _ = std::fs::remove_file(dir.join("cluster.json"));
+        None
+    };
+    let host_ip = network.as_ref().map(|n| IpAddr::V4(n.plan().host_ip()));
+
     let store = open_store(&args.datastore, &dir).await?;
     println!(
         "  store          {}",
@@ -119,8 +167,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let mut api_shutdown = shutdown_rx.clone();
     let config = Config {
         listen: SocketAddr::new(args.listen_address, args.api_port),
+        advertise: host_ip,
         pki_dir: dir.join("pki"),
-        extra_names: vec![args.listen_address.to_string()],
+        extra_names: std::iter::once(args.listen_address.to_string())
+            .chain(host_ip.map(|ip| ip.to_string()))
+            .collect(),
         store,
         services: ServiceSettings {
             cluster_ip_range: args.service_cidr.clone(),
@@ -162,6 +213,19 @@ pub async fn run(args: UpArgs) -> Result<()> {
             let _ = controllers_shutdown.wait_for(|s| *s).await;
         })))
     };
+    let link = host_ip.map(|ip| nodes::AgentLink {
+        server: format!("https://{ip}:{}", running.addr.port()),
+        ca_file: dir.join("pki/ca.crt"),
+        token_file: dir.join("pki/token"),
+    });
+    let mut agents = match (&network, &link) {
+        (Some(net), Some(link)) => {
+            let agents = nodes::Agents::start(net, link, &dir)?;
+            println!("  nodes          {}", net.plan().node_names().join(", "));
+            Some(agents)
+        }
+        _ => None,
+    };
     std::fs::write(&pid_file, std::process::id().to_string())?;
     println!("ready in {:.2}s. Try:\n  {kubeconfig_note}\n  kubectl create deployment web --image=nginx --replicas=2 --port=80\n  kubectl expose deployment web --type=NodePort --port=80\nStop with Ctrl-C or `podway down`.", started.elapsed().as_secs_f64());
 
@@ -175,12 +239,30 @@ pub async fn run(args: UpArgs) -> Result<()> {
             None => std::future::pending().await,
         }
     };
+    let supervise = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let (Some(a), Some(net), Some(link)) = (agents.as_mut(), network.as_ref(), link.as_ref()) {
+                a.restart_exited(net, link, &dir);
+            }
+        }
+    };
     tokio::select! {
         _ = wait_for_signal() => {}
         _ = controllers_ended => {}
+        _ = supervise => {}
     }
     println!("stopping");
     let _ = shutdown_tx.send(true);
+    if let Some(a) = agents.take() {
+        tokio::task::spawn_blocking(move || a.stop()).await?;
+    }
+    if let Some(net) = network {
+        if let Err(e) = tokio::task::spawn_blocking(move || net.down()).await? {
+            eprintln!("removing the node network: {e}");
+        }
+    }
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
 }
@@ -221,7 +303,13 @@ fn alive(pid: u32) -> bool {
 pub fn down(dir: &Path) -> Result<()> {
     let pid_file = dir.join("podway.pid");
     let Some(pid) = running_pid(&pid_file) else {
-        println!("no cluster is running from {}", dir.display());
+        // Nothing runs, but a killed cluster may have left its node network behind.
+        if let Ok(layout) = nodes::load_layout(dir) {
+            nodes::network_down_stale(&layout.cluster)?;
+            println!("removed the node network the cluster in {} left behind", dir.display());
+        } else {
+            println!("no cluster is running from {}", dir.display());
+        }
         let _ = std::fs::remove_file(&pid_file);
         return Ok(());
     };

@@ -1,0 +1,234 @@
+//! The agent's side of the API: it registers its Node, keeps its Lease fresh, and finishes the
+//! deletion of pods bound to it.
+//!
+//! Until pods run (the pod runtime is the next slice), a pod bound to this node stays Pending,
+//! exactly like a pod whose image is still being fetched; deleting one completes at once, since
+//! there is no process to stop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::{watcher, WatchStreamExt};
+use serde_json::json;
+
+/// The version the node reports as its kubelet's, matching the API server.
+pub const KUBELET_VERSION: &str = "v1.32.4";
+
+/// How often the Lease is renewed (the kubelet's default, 10s) and how long it lasts (40s).
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+const LEASE_DURATION_SECONDS: i32 = 40;
+
+/// Who this node is.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    /// Node name, e.g. `podway-control-plane`.
+    pub name: String,
+    /// Its address on the node network.
+    pub internal_ip: String,
+    /// The pod range it hands out, e.g. `10.244.0.0/24`.
+    pub pod_cidr: String,
+    /// Whether it carries the control-plane role label.
+    pub control_plane: bool,
+}
+
+/// The Node object this agent registers: addresses, capacity, conditions and node info as a
+/// kubelet reports them.
+pub fn node_object(id: &NodeIdentity, host: &HostFacts, now: &str) -> serde_json::Value {
+    let mut labels = BTreeMap::from([
+        ("kubernetes.io/hostname".to_string(), id.name.clone()),
+        ("kubernetes.io/os".to_string(), "linux".to_string()),
+        ("kubernetes.io/arch".to_string(), host.arch.clone()),
+        ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
+        ("beta.kubernetes.io/arch".to_string(), host.arch.clone()),
+    ]);
+    if id.control_plane {
+        labels.insert("node-role.kubernetes.io/control-plane".into(), String::new());
+    }
+    let capacity = json!({"cpu": host.cpus.to_string(), "memory": format!("{}Ki", host.memory_kib), "pods": "110", "ephemeral-storage": "0"});
+    let condition = |t: &str, status: &str, reason: &str, message: &str| json!({"type": t, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now});
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": id.name, "labels": labels},
+        "spec": {"podCIDR": id.pod_cidr, "podCIDRs": [id.pod_cidr]},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": id.internal_ip}, {"type": "Hostname", "address": id.name}],
+            "capacity": capacity, "allocatable": capacity,
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "nodeInfo": {
+                "machineID": host.machine_id, "systemUUID": host.machine_id, "bootID": host.boot_id,
+                "kernelVersion": host.kernel, "osImage": host.os_image, "containerRuntimeVersion": format!("podway://{}", env!("CARGO_PKG_VERSION")),
+                "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux", "architecture": host.arch,
+            },
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        }
+    })
+}
+
+/// What the machine says about itself, read once at start.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// CPUs available.
+    pub cpus: usize,
+    /// Total memory in KiB.
+    pub memory_kib: u64,
+    /// `uname -r`.
+    pub kernel: String,
+    /// `PRETTY_NAME` of /etc/os-release.
+    pub os_image: String,
+    /// `amd64`, `arm64`, ...
+    pub arch: String,
+    /// /etc/machine-id.
+    pub machine_id: String,
+    /// The kernel's boot id.
+    pub boot_id: String,
+}
+
+impl HostFacts {
+    /// Read them from /proc and /etc; anything unreadable is left empty.
+    pub fn read() -> HostFacts {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+        let memory_kib = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        let os_image = read("/etc/os-release")
+            .lines()
+            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_else(|| "Linux".into());
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+        .to_string();
+        HostFacts {
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            memory_kib,
+            kernel: read("/proc/sys/kernel/osrelease"),
+            os_image,
+            arch,
+            machine_id: read("/etc/machine-id"),
+            boot_id: read("/proc/sys/kernel/random/boot_id"),
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Register the node (create, or update if it exists).
+pub async fn register(client: &kube::Client, id: &NodeIdentity, host: &HostFacts) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let desired = node_object(id, host, &now_rfc3339());
+    let node: Node = serde_json::from_value(desired.clone())?;
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let spec = json!({"metadata": {"labels": desired["metadata"]["labels"]}, "spec": desired["spec"]});
+            nodes
+                .patch(&id.name, &PatchParams::default(), &Patch::Merge(&spec))
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let status = json!({"status": desired["status"]});
+    nodes
+        .patch_status(&id.name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(())
+}
+
+/// Renew the node's Lease in `kube-node-lease`, creating it if needed.
+pub async fn renew_lease(client: &kube::Client, id: &NodeIdentity) -> anyhow::Result<()> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let now = MicroTime(jiff::Timestamp::now());
+    let body = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": id.name},
+        "spec": {"holderIdentity": id.name, "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": now},
+    });
+    match leases.get_opt(&id.name).await? {
+        None => {
+            let lease: Lease = serde_json::from_value(body)?;
+            leases.create(&PostParams::default(), &lease).await?;
+        }
+        Some(_) => {
+            leases
+                .patch(
+                    &id.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"spec": body["spec"]})),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Run the node: register, heartbeat, finish pod deletions, until `shutdown`.
+pub async fn run(
+    client: kube::Client,
+    id: NodeIdentity,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let host = HostFacts::read();
+    register(&client, &id, &host).await?;
+    renew_lease(&client, &id).await?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", id.name));
+    let stream = watcher(pods, config).default_backoff().applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    let mut tick = tokio::time::interval(LEASE_RENEW);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tick.tick() => {
+                if let Err(e) = renew_lease(&client, &id).await {
+                    tracing::warn!(node = %id.name, "renewing the node lease: {e:#}");
+                }
+            }
+            pod = stream.next() => match pod {
+                Some(Ok(pod)) => finish_deletion(&client, &pod).await,
+                Some(Err(e)) => tracing::warn!(node = %id.name, "watching pods: {e}"),
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+/// A pod marked for deletion has nothing running here yet: remove it now, as the kubelet does
+/// once its containers are stopped.
+async fn finish_deletion(client: &kube::Client, pod: &Pod) {
+    if pod.metadata.deletion_timestamp.is_none() {
+        return;
+    }
+    let (Some(ns), Some(name)) = (pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref()) else {
+        return;
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: pod.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    if let Err(e) = api.delete(name, &params).await {
+        tracing::debug!(pod = name, "finishing deletion: {e}");
+    }
+}

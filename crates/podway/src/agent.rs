@@ -1,0 +1,91 @@
+//! `podway agent`: the node agent, run inside its node (by `podway up`) or on another machine
+//! that joins a cluster over the network.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use clap::Args;
+use podway_agent::node::NodeIdentity;
+
+/// Options of `podway agent`.
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The API server, e.g. `https://172.30.0.1:6443`.
+    #[arg(long)]
+    server: String,
+    /// A bearer token that authenticates to the API server.
+    #[arg(long, env = "PODWAY_TOKEN", conflicts_with = "token_file")]
+    token: Option<String>,
+    /// A file holding the token.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// The cluster CA certificate (PEM).
+    #[arg(long)]
+    ca_file: PathBuf,
+    /// This node's name.
+    #[arg(long)]
+    node_name: String,
+    /// This node's address, as other nodes and the API server reach it.
+    #[arg(long)]
+    node_ip: String,
+    /// The pod range of this node, e.g. `10.244.1.0/24`.
+    #[arg(long)]
+    pod_cidr: String,
+    /// Label the node as the control plane.
+    #[arg(long)]
+    control_plane: bool,
+    /// Exit when the process that started the agent goes away (set by `podway up`, so an
+    /// agent never outlives a killed cluster).
+    #[arg(long)]
+    exit_with_parent: bool,
+}
+
+/// Run the agent until SIGTERM (or until its parent goes, with `--exit-with-parent`).
+pub async fn run(args: AgentArgs) -> Result<()> {
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => {
+            anyhow::bail!("give --token or --token-file: the agent authenticates to the API server with a token")
+        }
+    };
+    let ca = std::fs::read(&args.ca_file).with_context(|| format!("reading {}", args.ca_file.display()))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&ca);
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {b64}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+        args.server
+    );
+    let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let id = NodeIdentity {
+        name: args.node_name,
+        internal_ip: args.node_ip,
+        pod_cidr: args.pod_cidr,
+        control_plane: args.control_plane,
+    };
+    let parent = std::os::unix::process::parent_id();
+    let exit_with_parent = args.exit_with_parent;
+    let stop = async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = tick.tick() => {
+                    // Reparented: whoever started us is gone.
+                    if exit_with_parent && std::os::unix::process::parent_id() != parent {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    podway_agent::node::run(client, id, stop).await
+}

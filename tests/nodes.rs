@@ -1,0 +1,161 @@
+//! Nodes: network namespaces on a host bridge, each with an agent that registers its Node and
+//! keeps its Lease; the scheduler places pods on them; nothing is left behind afterwards.
+
+mod common;
+
+use std::process::Command;
+
+use common::{eventually, row, text, Cluster};
+
+/// What of a cluster named `name` the host still has: namespaces, links and routes.
+fn leftovers(name: &str, pod_cidr: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let netns = text(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout);
+    found.extend(
+        netns
+            .lines()
+            .filter(|l| l.contains(&format!("-{name}-")))
+            .map(|l| format!("netns {l}")),
+    );
+    let routes = text(
+        &Command::new("ip")
+            .args(["route", "show", "type", "blackhole"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let prefix = pod_cidr.split('/').next().unwrap();
+    found.extend(
+        routes
+            .lines()
+            .filter(|l| l.contains(prefix))
+            .map(|l| format!("route {l}")),
+    );
+    found
+}
+
+#[test]
+fn nodes_register_ready_take_pods_and_are_removed_on_stop() {
+    let (mut c, layout) = Cluster::start_nodes(2);
+    let control_plane = format!("{}-control-plane", layout.name);
+    let worker = format!("{}-worker", layout.name);
+    let nodes = eventually(20, "both nodes Ready", || {
+        let out = c.ok(&["get", "nodes", "-o", "wide"]);
+        out.lines()
+            .filter(|l| l.contains(" Ready "))
+            .count()
+            .eq(&2)
+            .then_some(out)
+    });
+    let cp = row(&nodes, &control_plane);
+    assert_eq!(
+        (cp[1].as_str(), cp[2].as_str(), cp[4].as_str()),
+        ("Ready", "control-plane", "v1.32.4"),
+        "{nodes}"
+    );
+    let node_ip = layout.node_cidr.replace(".0/24", ".2");
+    assert_eq!(cp[5], node_ip, "{nodes}");
+    assert_eq!(row(&nodes, &worker)[2], "<none>");
+    let lease = c.ok(&[
+        "get",
+        "lease",
+        &worker,
+        "-n",
+        "kube-node-lease",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(lease, worker);
+
+    // podway node list / ip / ssh.
+    let list = text(&c.podway(&["node", "list"]).stdout);
+    assert!(list.contains(&control_plane) && list.contains(&worker), "{list}");
+    assert_eq!(text(&c.podway(&["node", "ip", &control_plane]).stdout).trim(), node_ip);
+    let inside = c.podway(&["node", "ssh", &worker, "--", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    let worker_ip = layout.node_cidr.replace(".0/24", ".3");
+    assert!(
+        text(&inside.stdout).contains(&format!("{worker_ip}/24")),
+        "{}{}",
+        text(&inside.stdout),
+        text(&inside.stderr)
+    );
+    let err = text(&c.podway(&["node", "ip", "nope"]).stderr);
+    assert!(
+        err.contains("node \"nope\" not found; the cluster's nodes are:"),
+        "{err}"
+    );
+
+    // The kubernetes Service points at the API server's address on the node network.
+    let host_ip = layout.node_cidr.replace(".0/24", ".1");
+    assert!(c.ok(&["get", "ep", "kubernetes"]).contains(&host_ip));
+
+    // Pods are scheduled across the nodes; deleting them completes through the agents.
+    c.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=4"]);
+    let placed = eventually(20, "4 pods on nodes", || {
+        let out = c.ok(&["get", "pods", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {end}"]);
+        (out.split_whitespace().count() == 4).then_some(out)
+    });
+    assert!(
+        placed.contains(&control_plane) && placed.contains(&worker),
+        "spread over both nodes: {placed}"
+    );
+    let out = c.ok(&["delete", "deployment", "web", "--cascade=foreground", "--timeout=60s"]);
+    assert!(out.contains("deleted"), "{out}");
+    eventually(30, "the pods to be gone", || {
+        c.ok(&["get", "pods", "-o", "name"]).trim().is_empty().then_some(())
+    });
+
+    // Pod addresses never leave the machine: the host blackholes the pod range.
+    let probe = layout.pod_cidr.replace(".0.0/16", ".0.7");
+    let route = Command::new("ip").args(["route", "get", &probe]).output().unwrap();
+    assert!(
+        !route.status.success() || text(&route.stdout).contains("blackhole"),
+        "{}",
+        text(&route.stdout)
+    );
+
+    assert!(
+        !leftovers(&layout.name, &layout.pod_cidr).is_empty(),
+        "the network exists while the cluster runs"
+    );
+    c.stop();
+    assert_eq!(leftovers(&layout.name, &layout.pod_cidr), Vec::<String>::new());
+}
+
+#[test]
+fn after_kill_9_the_agents_exit_and_podway_down_removes_the_network() {
+    let (mut c, layout) = Cluster::start_nodes(1);
+    eventually(20, "the node Ready", || {
+        c.ok(&["get", "nodes"]).contains(" Ready ").then_some(())
+    });
+    c.crash();
+    eventually(10, "agents to exit with their parent", || {
+        let ps = text(
+            &Command::new("pgrep")
+                .args(["-f", &format!("--node-name {}-", layout.name)])
+                .output()
+                .unwrap()
+                .stdout,
+        );
+        ps.trim().is_empty().then_some(())
+    });
+    assert!(
+        !leftovers(&layout.name, &layout.pod_cidr).is_empty(),
+        "a crash leaves the network"
+    );
+    let down = c.podway(&["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stdout).contains("removed the node network"),
+        "{}",
+        text(&down.stdout)
+    );
+    assert_eq!(leftovers(&layout.name, &layout.pod_cidr), Vec::<String>::new());
+    // And a restart on the same data directory brings the node back.
+    c.boot();
+    eventually(20, "the node Ready after restart", || {
+        c.ok(&["get", "nodes"]).contains(" Ready ").then_some(())
+    });
+    c.stop();
+    assert_eq!(leftovers(&layout.name, &layout.pod_cidr), Vec::<String>::new());
+}
