@@ -36,8 +36,9 @@ struct Args {
     #[arg(long)]
     work_dir: PathBuf,
     /// A local etcd (`127.0.0.1:PORT`) for the baseline and podway's etcd mode; without it
-    /// the etcd columns stay empty.
-    #[arg(long, env = "BENCH_ETCD")]
+    /// the etcd columns stay empty. (No env fallback: bench/run.sh reads BENCH_ETCD=on|off
+    /// and passes this flag only when it started an etcd.)
+    #[arg(long)]
     etcd: Option<String>,
     /// Cold starts to time.
     #[arg(long, env = "BENCH_STARTUP_RUNS", default_value_t = 10)]
