@@ -63,6 +63,17 @@ struct State {
     revision: Revision,
 }
 
+impl State {
+    /// The objects whose keys start with `prefix`, in key order.
+    fn under(&self, prefix: &str) -> Vec<Arc<Value>> {
+        self.objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
 /// See the module docs.
 pub struct WatchCache {
     state: RwLock<State>,
@@ -234,26 +245,14 @@ impl WatchCache {
     /// Every object under `prefix`, sorted by key, and the cache's revision.
     pub fn list(&self, prefix: &str) -> (Vec<Arc<Value>>, Revision) {
         let st = self.state.read().expect("cache lock");
-        let items = st
-            .objects
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (items, st.revision)
+        (st.under(prefix), st.revision)
     }
 
     /// Every object under `prefix` and a subscription to every change after them, taken
     /// atomically: what a watch from "now" (resourceVersion "" or "0") starts with.
     pub fn list_and_subscribe(&self, prefix: &str) -> (Vec<Arc<Value>>, Revision, broadcast::Receiver<Arc<Change>>) {
         let st = self.state.read().expect("cache lock");
-        let items = st
-            .objects
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
-        (items, st.revision, self.changes.subscribe())
+        (st.under(prefix), st.revision, self.changes.subscribe())
     }
 
     /// Subscribe to changes after `after`; `Err(oldest)` if that is older than the history.
