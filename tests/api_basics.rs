@@ -171,7 +171,7 @@ fn podway_down_stops_the_cluster_and_up_merges_a_podway_context_into_kube_config
     .unwrap();
     let data = dir.path().join("data");
     let mut up = std::process::Command::new(common::podway_bin())
-        .args(["up", "--api-port", "0", "--data-dir"])
+        .args(["up", "--nodes", "0", "--api-port", "0", "--data-dir"])
         .arg(&data)
         .env("HOME", &home)
         .env_remove("KUBECONFIG")

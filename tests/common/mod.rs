@@ -29,7 +29,7 @@ pub fn podway_bin() -> PathBuf {
 impl Cluster {
     /// Start a control plane alone (no nodes) with the default (SQLite) store.
     pub fn start() -> Cluster {
-        Cluster::start_with(&["--nodes", "0"])
+        Cluster::start_with(&[])
     }
 
     /// Start a cluster with `nodes` nodes, under a name and ranges of its own so that clusters
@@ -66,8 +66,13 @@ impl Cluster {
         cmd.output().expect("podway")
     }
 
-    /// Start a cluster with extra `podway up` flags.
+    /// Start a cluster with extra `podway up` flags; without `--nodes` it has none (the
+    /// default cluster's name and ranges belong to the user's own `make up`).
     pub fn start_with(extra: &[&str]) -> Cluster {
+        let mut extra: Vec<&str> = extra.to_vec();
+        if !extra.contains(&"--nodes") {
+            extra.extend(["--nodes", "0"]);
+        }
         let dir = tempfile::Builder::new()
             .prefix("podway-e2e-")
             .tempdir()

@@ -40,6 +40,8 @@ impl Cluster {
             .arg(dir.path())
             .args(["--api-port", "0", "--kubeconfig-path"])
             .arg(&kubeconfig)
+            // The control plane alone: these tests make the Node objects they need.
+            .args(["--nodes", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
