@@ -159,3 +159,37 @@ fn after_kill_9_the_agents_exit_and_podway_down_removes_the_network() {
     c.stop();
     assert_eq!(leftovers(&layout.name, &layout.pod_cidr), Vec::<String>::new());
 }
+
+#[test]
+fn a_start_that_fails_after_creating_the_network_removes_it() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("fail{}", std::process::id() % 10000);
+    let n = std::process::id() % 200 + 20;
+    let pod_cidr = format!("10.{}.0.0/16", 100 + (n + 50) % 100);
+    let out = Command::new(common::podway_bin())
+        .args(["up", "--nodes", "1", "--name", &name, "--api-port", &port])
+        .args([
+            "--node-cidr",
+            &format!("172.31.{}.0/24", (n + 100) % 200 + 20),
+            "--pod-cidr",
+            &pod_cidr,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--kubeconfig-path")
+        .arg(dir.path().join("kubeconfig"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("listening on 127.0.0.1:{port}")), "{err}");
+    assert!(
+        text(&out.stdout).contains("node network"),
+        "the network was created first: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(leftovers(&name, &pod_cidr), Vec::<String>::new());
+}

@@ -135,6 +135,18 @@ impl Agents {
     }
 }
 
+impl Drop for Agents {
+    /// An early return of `podway up` must not leave agents behind: kill what still runs.
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 fn spawn(network: &Network<SystemIp>, link: &AgentLink, node: &str, log_dir: &Path) -> Result<Child> {
     let plan = network.plan();
     let n = plan.node(node).with_context(|| format!("unknown node {node}"))?;

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use podway_agent::network::NetworkConfig;
+use podway_agent::network::{Network, NetworkConfig, SystemIp};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ async fn open_store(datastore: &str, dir: &Path) -> Result<Arc<dyn Store>> {
 /// Start everything, print how to use it, and wait for Ctrl-C or `podway down`.
 pub async fn run(args: UpArgs) -> Result<()> {
     let started = Instant::now();
-    let dir = data_dir(args.data_dir);
+    let dir = data_dir(args.data_dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let pid_file = dir.join("podway.pid");
     if let Some(pid) = running_pid(&pid_file) {
@@ -138,20 +138,36 @@ pub async fn run(args: UpArgs) -> Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", args.service_cidr))?,
         };
-        let network = tokio::task::spawn_blocking(move || nodes::network_up(&config).map(|n| (n, config))).await??;
-        nodes::save_layout(&dir, &network.1)?;
+        // Recorded before anything is created, so `podway down` can clean up even a failed start.
+        nodes::save_layout(&dir, &config)?;
+        let network = tokio::task::spawn_blocking(move || nodes::network_up(&config)).await??;
         println!(
             "  node network   {} on bridge {} (host {})",
             args.node_cidr,
-            network.0.plan().bridge(),
-            network.0.plan().host_ip()
+            network.plan().bridge(),
+            network.plan().host_ip()
         );
-        Some(network.0)
+        Some(network)
     } else {
         let _ = std::fs::remove_file(dir.join("cluster.json"));
         None
     };
-    let host_ip = network.as_ref().map(|n| IpAddr::V4(n.plan().host_ip()));
+    let outcome = serve(&args, &dir, network.as_ref(), started).await;
+    // Whatever happened, the node network goes with the cluster.
+    if let Some(net) = network {
+        if let Err(e) = tokio::task::spawn_blocking(move || net.down()).await? {
+            eprintln!("removing the node network: {e}");
+        }
+    }
+    let _ = std::fs::remove_file(dir.join("podway.pid"));
+    outcome
+}
+
+/// Run the cluster on its (already created) node network until a signal or a failure.
+async fn serve(args: &UpArgs, dir: &Path, network: Option<&Network<SystemIp>>, started: Instant) -> Result<()> {
+    let dir = dir.to_path_buf();
+    let pid_file = dir.join("podway.pid");
+    let host_ip = network.map(|n| IpAddr::V4(n.plan().host_ip()));
 
     let store = open_store(&args.datastore, &dir).await?;
     println!(
@@ -218,7 +234,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         ca_file: dir.join("pki/ca.crt"),
         token_file: dir.join("pki/token"),
     });
-    let mut agents = match (&network, &link) {
+    let mut agents = match (network, &link) {
         (Some(net), Some(link)) => {
             let agents = nodes::Agents::start(net, link, &dir)?;
             println!("  nodes          {}", net.plan().node_names().join(", "));
@@ -243,7 +259,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if let (Some(a), Some(net), Some(link)) = (agents.as_mut(), network.as_ref(), link.as_ref()) {
+            if let (Some(a), Some(net), Some(link)) = (agents.as_mut(), network, link.as_ref()) {
                 a.restart_exited(net, link, &dir);
             }
         }
@@ -258,12 +274,6 @@ pub async fn run(args: UpArgs) -> Result<()> {
     if let Some(a) = agents.take() {
         tokio::task::spawn_blocking(move || a.stop()).await?;
     }
-    if let Some(net) = network {
-        if let Err(e) = tokio::task::spawn_blocking(move || net.down()).await? {
-            eprintln!("removing the node network: {e}");
-        }
-    }
-    let _ = std::fs::remove_file(&pid_file);
     Ok(())
 }
 
