@@ -73,9 +73,11 @@ pub async fn serve(
                     rp.name
                 )))
             } else {
-                Err(ApiError::unavailable(format!(
-                    "no node agent is serving node \"{node}\": {} needs the node agent",
-                    rp.subresource
+                // Scheduled, but the agent does not run pods yet: what a real cluster says of a
+                // container that has not started.
+                Err(ApiError::bad_request(format!(
+                    "container \"{container}\" in pod \"{}\" is waiting to start: ContainerCreating (node \"{node}\" does not run pods yet)",
+                    rp.name
                 )))
             }
         }
