@@ -99,6 +99,9 @@ fn nodes_register_ready_take_pods_and_are_removed_on_stop() {
         placed.contains(&control_plane) && placed.contains(&worker),
         "spread over both nodes: {placed}"
     );
+    let pod = c.ok(&["get", "pods", "-o", "jsonpath={.items[0].metadata.name}"]);
+    let err = c.fails(&["logs", &pod]);
+    assert!(err.contains("is waiting to start: ContainerCreating"), "{err}");
     let out = c.ok(&["delete", "deployment", "web", "--cascade=foreground", "--timeout=60s"]);
     assert!(out.contains("deleted"), "{out}");
     eventually(30, "the pods to be gone", || {
@@ -165,17 +168,11 @@ fn a_start_that_fails_after_creating_the_network_removes_it() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let name = format!("fail{}", std::process::id() % 10000);
-    let n = std::process::id() % 200 + 20;
-    let pod_cidr = format!("10.{}.0.0/16", 100 + (n + 50) % 100);
+    let layout = common::Layout::unique("fail");
+    let (name, pod_cidr) = (layout.name.clone(), layout.pod_cidr.clone());
     let out = Command::new(common::podway_bin())
         .args(["up", "--nodes", "1", "--name", &name, "--api-port", &port])
-        .args([
-            "--node-cidr",
-            &format!("172.31.{}.0/24", (n + 100) % 200 + 20),
-            "--pod-cidr",
-            &pod_cidr,
-        ])
+        .args(["--node-cidr", &layout.node_cidr, "--pod-cidr", &pod_cidr])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--kubeconfig-path")

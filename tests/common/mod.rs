@@ -35,13 +35,7 @@ impl Cluster {
     /// Start a cluster with `nodes` nodes, under a name and ranges of its own so that clusters
     /// of parallel tests never meet. Returns the cluster and its name.
     pub fn start_nodes(nodes: usize) -> (Cluster, Layout) {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = (std::process::id() * 7 + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) % 200 + 20;
-        let layout = Layout {
-            name: format!("e2e{n}"),
-            node_cidr: format!("172.31.{n}.0/24"),
-            pod_cidr: format!("10.{}.0.0/16", 100 + n % 100),
-        };
+        let layout = Layout::unique("e2e");
         let nodes = nodes.to_string();
         let c = Cluster::start_with(&[
             "--nodes",
@@ -299,6 +293,23 @@ pub struct Layout {
     pub node_cidr: String,
     /// The pod range.
     pub pod_cidr: String,
+}
+
+impl Layout {
+    /// A name and ranges no other test cluster of this process uses (test binaries run one at
+    /// a time, tests within one in parallel): 172.31.N.0/24 and 10.M.0.0/16 with M in
+    /// 112-211, clear of the service range (10.96.0.0/12) and of a user's default cluster.
+    pub fn unique(prefix: &str) -> Layout {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // 37 is coprime to 200: the first 200 clusters of a process get distinct numbers.
+        let n = (std::process::id() * 7 + k * 37) % 200;
+        Layout {
+            name: format!("{prefix}{n}"),
+            node_cidr: format!("172.31.{}.0/24", n + 20),
+            pod_cidr: format!("10.{}.0.0/16", 112 + n % 100),
+        }
+    }
 }
 
 /// Bytes as text.

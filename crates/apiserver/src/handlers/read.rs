@@ -111,7 +111,11 @@ pub async fn list(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -
         metadata: ListMeta { resource_version: &rv },
         items: items.iter().map(|o| &**o).collect(),
     };
-    Ok(response::bytes(200, "application/json", serde_json::to_vec(&list).unwrap_or_default()))
+    Ok(response::bytes(
+        200,
+        "application/json",
+        serde_json::to_vec(&list).unwrap_or_default(),
+    ))
 }
 
 #[derive(Serialize)]
