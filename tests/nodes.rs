@@ -154,8 +154,13 @@ fn after_kill_9_the_agents_exit_and_podway_down_removes_the_network() {
         text(&down.stdout)
     );
     assert_eq!(leftovers(&layout.name, &layout.pod_cidr), Vec::<String>::new());
-    // And a restart on the same data directory brings the node back.
+    // And a restart on the same data directory (here on another port) brings the node back,
+    // with the kubernetes Service's endpoint moved to the new port.
+    c.forget_port();
     c.boot();
+    let port = c.server.rsplit(':').next().unwrap().to_string();
+    let ep = c.ok(&["get", "ep", "kubernetes", "-o", "jsonpath={.subsets[0].ports[0].port}"]);
+    assert_eq!(ep, port);
     eventually(20, "the node Ready after restart", || {
         c.ok(&["get", "nodes"]).contains(" Ready ").then_some(())
     });

@@ -129,6 +129,11 @@ impl Cluster {
         self.child = Some(child);
     }
 
+    /// Make the next [`Cluster::boot`] take a fresh port instead of the one in use before.
+    pub fn forget_port(&mut self) {
+        self.server.clear();
+    }
+
     /// The port to ask for: the one already used on a restart (kubeconfig stays valid), else 0.
     fn port_arg(&self) -> String {
         self.server

@@ -6,8 +6,9 @@
 use podway_api::status::ApiError;
 use serde_json::{json, Value};
 
-use crate::handlers::write::create_object;
+use crate::handlers::write::{change_object, create_object, Part};
 use crate::handlers::Api;
+use crate::request::ResourcePath;
 
 /// The system namespaces.
 pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -61,10 +62,20 @@ pub async fn seed(api: &Api, service_ip: &str, dns_ip: &str, api_port: u16) -> R
 }
 
 /// The `kubernetes` Service's Endpoints: the address nodes reach the API server at, as the
-/// real API server publishes its own. (The endpoints controller leaves selectorless Services
-/// alone, so nobody else writes these.)
+/// real API server publishes its own, kept current across restarts on another address or port.
+/// (The endpoints controller leaves selectorless Services alone, so nobody else writes these.)
 pub async fn kubernetes_endpoints(api: &Api, ip: std::net::IpAddr, port: u16) -> Result<(), ApiError> {
     let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
+    let subsets = json!([{"addresses": [{"ip": ip.to_string()}], "ports": ports}]);
+    let endpoints = json!([{"addresses": [ip.to_string()], "conditions": {"ready": true}}]);
+    refresh(api, "", "endpoints", &[("subsets", &subsets)]).await?;
+    refresh(
+        api,
+        "discovery.k8s.io",
+        "endpointslices",
+        &[("endpoints", &endpoints), ("ports", &ports)],
+    )
+    .await?;
     ensure(
         api,
         "",
@@ -88,6 +99,34 @@ pub async fn kubernetes_endpoints(api: &Api, ip: std::net::IpAddr, port: u16) ->
                "ports": ports}),
     )
     .await
+}
+
+/// Set `fields` of `default/kubernetes` of a kind if it exists and differs.
+async fn refresh(api: &Api, group: &str, plural: &str, fields: &[(&str, &Value)]) -> Result<(), ApiError> {
+    let s = api.strategy(group, plural).expect("bootstrap kinds are served").clone();
+    let Some(current) = api.cache.get(&s.info().key("default", "kubernetes")) else {
+        return Ok(());
+    };
+    if fields.iter().all(|(f, v)| current.get(*f) == Some(*v)) {
+        return Ok(());
+    }
+    let rp = ResourcePath {
+        group: group.into(),
+        version: s.info().version.into(),
+        namespace: "default".into(),
+        resource: plural.into(),
+        name: "kubernetes".into(),
+        subresource: String::new(),
+    };
+    change_object(api, s.as_ref(), &rp, Part::Main, |old| {
+        let mut new = old.clone();
+        for (f, v) in fields {
+            new[*f] = (*v).clone();
+        }
+        Ok(new)
+    })
+    .await
+    .map(|_| ())
 }
 
 async fn ensure(api: &Api, group: &str, plural: &str, namespace: &str, obj: Value) -> Result<(), ApiError> {
