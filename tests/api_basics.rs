@@ -132,19 +132,24 @@ fn watch_streams_changes_after_the_list() {
             }
         }
     });
-    // The initial list arrives first (kube-root-ca.crt may or may not exist: no assumption).
-    common::eventually(20, "watch to create a new configmap line", || {
-        c.ok(&[
-            "create",
-            "configmap",
-            &format!("w{}", std::process::id()),
-            "--from-literal=a=b",
-        ]);
-        Some(())
-    });
+    // A marker first: once its line is printed, the list is done and the watch follows from
+    // its resourceVersion, so the next object can only arrive as a watch event.
+    let marker = format!("m{}", std::process::id());
+    c.ok(&["create", "configmap", &marker, "--from-literal=a=b"]);
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l == &format!("configmap/{marker}")) {
+        match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(l) => lines.push(l),
+            Err(_) => panic!("the marker never showed: {lines:?}"),
+        }
+    }
     let wanted = format!("configmap/w{}", std::process::id());
-    let got = rx.recv_timeout(std::time::Duration::from_secs(20)).ok();
-    let mut lines = vec![got.unwrap_or_default()];
+    c.ok(&[
+        "create",
+        "configmap",
+        &format!("w{}", std::process::id()),
+        "--from-literal=a=b",
+    ]);
     while !lines.iter().any(|l| l == &wanted) {
         match rx.recv_timeout(std::time::Duration::from_secs(20)) {
             Ok(l) => lines.push(l),

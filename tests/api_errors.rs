@@ -137,3 +137,50 @@ fn duplicate_create_is_409_already_exists() {
     let err = c.fails(&["create", "configmap", "twice", "--from-literal=a=1"]);
     assert!(err.contains("configmaps \"twice\" already exists"), "{err}");
 }
+
+#[test]
+fn system_namespaces_may_not_be_deleted() {
+    let c = Cluster::start();
+    for ns in ["default", "kube-system", "kube-public"] {
+        let err = c.fails(&["delete", "namespace", ns]);
+        assert!(
+            err.contains(&format!(
+                "namespaces \"{ns}\" is forbidden: this namespace may not be deleted"
+            )),
+            "{err}"
+        );
+    }
+    assert!(c
+        .ok(&["get", "svc", "kubernetes", "-o", "name"])
+        .contains("service/kubernetes"));
+}
+
+#[test]
+fn updates_are_validated_like_creates() {
+    let c = Cluster::start();
+    c.ok(&["create", "configmap", "cfg", "--from-literal=a=b"]);
+    let err = c.fails(&[
+        "patch",
+        "configmap",
+        "cfg",
+        "-p",
+        r#"{"metadata":{"labels":{"tier":"not valid!"}}}"#,
+    ]);
+    assert!(
+        err.contains("The ConfigMap \"cfg\" is invalid: metadata.labels: Invalid value: \"not valid!\""),
+        "{err}"
+    );
+    assert_eq!(
+        c.ok(&["get", "configmap", "cfg", "-o", "jsonpath={.metadata.labels}"]),
+        ""
+    );
+}
+
+#[test]
+fn scale_with_server_dry_run_changes_nothing() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=2"]);
+    let out = c.ok(&["scale", "deployment", "web", "--replicas=5", "--dry-run=server"]);
+    assert!(out.contains("scaled (server dry run)"), "{out}");
+    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "2");
+}

@@ -178,6 +178,22 @@ pub async fn renew_lease(client: &kube::Client, id: &NodeIdentity) -> anyhow::Re
     Ok(())
 }
 
+/// Post the node's status again if its Ready condition is not True.
+async fn restore_ready(client: &kube::Client, id: &NodeIdentity, host: &HostFacts) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.get(&id.name).await?;
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True");
+    if !ready {
+        register(client, id, host).await?;
+    }
+    Ok(())
+}
+
 /// Run the node: register, heartbeat, finish pod deletions, until `shutdown`.
 pub async fn run(
     client: kube::Client,
@@ -199,6 +215,11 @@ pub async fn run(
             _ = tick.tick() => {
                 if let Err(e) = renew_lease(&client, &id).await {
                     tracing::warn!(node = %id.name, "renewing the node lease: {e:#}");
+                }
+                // Like the kubelet, post status again when the node lifecycle controller has
+                // marked it not Ready (after a stall): heartbeats alone do not clear that.
+                if let Err(e) = restore_ready(&client, &id, &host).await {
+                    tracing::warn!(node = %id.name, "posting node status: {e:#}");
                 }
             }
             pod = stream.next() => match pod {

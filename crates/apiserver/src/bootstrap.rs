@@ -118,7 +118,7 @@ async fn refresh(api: &Api, group: &str, plural: &str, fields: &[(&str, &Value)]
         name: "kubernetes".into(),
         subresource: String::new(),
     };
-    change_object(api, s.as_ref(), &rp, Part::Main, |old| {
+    change_object(api, s.as_ref(), &rp, Part::Main, None, false, |old| {
         let mut new = old.clone();
         for (f, v) in fields {
             new[*f] = (*v).clone();

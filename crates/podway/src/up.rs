@@ -294,10 +294,17 @@ async fn wait_for_signal() {
     }
 }
 
-/// The pid in `pid_file` if that process is alive.
+/// The pid in `pid_file` if that process is alive and is podway (a pid left by a killed
+/// cluster may have been reused by another program, which must never get our signal).
 fn running_pid(pid_file: &Path) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
-    alive(pid).then_some(pid)
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let ours = std::env::current_exe().ok()?;
+    let is_podway = exe == ours
+        || exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("podway"));
+    (alive(pid) && is_podway).then_some(pid)
 }
 
 /// Whether `pid` is a live process: it exists and is not a zombie waiting for its parent.

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use http::{Method, Response};
-use podway_api::meta;
 use podway_api::selector::LabelSelector;
 use podway_api::status::{success_status, ApiError};
 use serde_json::{json, Value};
@@ -55,7 +54,7 @@ pub async fn serve(
         (Subresource::Finalize, &Method::PUT) => {
             let obj = body::decode(&call.content_type, &call.body)?;
             let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
-            let out = change_object(api, s, rp, Part::Finalize, |old| {
+            let out = change_object(api, s, rp, Part::Finalize, None, write::dry_run(&call), |old| {
                 let mut new = old.clone();
                 new["spec"]["finalizers"] = finalizers.clone();
                 Ok(new)
@@ -155,10 +154,9 @@ async fn scale(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> R
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if !precondition.is_empty() && precondition != meta::resource_version(&current) {
-        return Err(ApiError::conflict(s.info().group, s.info().plural, &rp.name));
-    }
-    let out = change_object(api, s, rp, Part::Main, |old| {
+    // The precondition is checked against the store in the write, not against the cache.
+    let precondition = Some(precondition).filter(|p| !p.is_empty());
+    let out = change_object(api, s, rp, Part::Main, precondition, write::dry_run(call), |old| {
         let mut new = old.clone();
         new["spec"]["replicas"] = json!(replicas);
         Ok(new)
@@ -182,7 +180,7 @@ async fn bind(api: &Api, s: &dyn Strategy, rp: &ResourcePath, call: &Call) -> Re
             &[podway_api::validation::FieldError::required("target.name", "")],
         ));
     }
-    change_object(api, s, rp, Part::Main, |old| {
+    change_object(api, s, rp, Part::Main, None, write::dry_run(call), |old| {
         let assigned = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
         if !assigned.is_empty() {
             return Err(ApiError::conflict_message(

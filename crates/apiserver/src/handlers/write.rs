@@ -121,7 +121,8 @@ pub fn check_fields(
     Ok(warnings)
 }
 
-fn dry_run(call: &Call) -> bool {
+/// Whether the request asks for `dryRun=All`.
+pub fn dry_run(call: &Call) -> bool {
     call.query.all("dryRun").iter().any(|v| v == "All")
 }
 
@@ -427,7 +428,13 @@ async fn write_with(
             Part::Main => s.allocate_update(&mut new, &old)?,
             Part::Status | Part::Finalize => None,
         };
-        let errors = s.validate_update(&new, &old);
+        // Metadata rules hold on every write, as upstream's ValidateObjectMetaUpdate.
+        let mut errors = podway_api::validation::validate_object_meta(
+            new.get("metadata").unwrap_or(&Value::Null),
+            info.namespaced,
+            name_rule(info.kind),
+        );
+        errors.extend(s.validate_update(&new, &old));
         if !errors.is_empty() {
             undo(rollback);
             return Err(ApiError::invalid(info.group, info.kind, &rp.name, &errors));
@@ -443,7 +450,7 @@ async fn write_with(
         if meta::is_deleting(&new) && !has_finalizers(&new) {
             // The last finalizer is gone: the object goes.
             undo(rollback);
-            return remove(api, s, &key(s, rp), &old, kv.mod_revision)
+            return remove(api, s, &key(s, rp), &new, kv.mod_revision)
                 .await
                 .map(|o| (200, o));
         }
@@ -618,6 +625,14 @@ async fn delete_one(api: &Api, s: &dyn Strategy, rp: &ResourcePath, opts: &Delet
                 .and_then(Value::as_str)
                 .is_none_or(|p| p != "Succeeded" && p != "Failed");
         let namespace = info.kind == "Namespace";
+        if namespace && matches!(rp.name.as_str(), "default" | "kube-system" | "kube-public") {
+            return Err(ApiError::forbidden(
+                info.group,
+                info.plural,
+                &rp.name,
+                "this namespace may not be deleted",
+            ));
+        }
         if finalizers.is_empty() && !graceful_pod && !namespace {
             if opts.dry_run {
                 return Ok(old);
@@ -714,7 +729,11 @@ pub async fn change_object(
     s: &dyn Strategy,
     rp: &ResourcePath,
     part: Part,
+    precondition: Option<String>,
+    dry_run: bool,
     change: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
-    write_with(api, s, rp, part, None, false, change).await.map(|(_, v)| v)
+    write_with(api, s, rp, part, precondition, dry_run, change)
+        .await
+        .map(|(_, v)| v)
 }
