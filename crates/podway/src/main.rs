@@ -109,7 +109,7 @@ fn node_command(dir: &std::path::Path, command: NodeCommand) -> Result<()> {
     let plan = podway_agent::network::NetworkPlan::new(&layout).map_err(|e| anyhow::anyhow!("{e}"))?;
     match command {
         NodeCommand::List => {
-            println!("{:<32} {}", "NAME", "INTERNAL-IP");
+            println!("{:<32} INTERNAL-IP", "NAME");
             for n in plan.nodes() {
                 println!("{:<32} {}", n.name, n.ip);
             }
