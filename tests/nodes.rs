@@ -195,3 +195,31 @@ fn a_start_that_fails_after_creating_the_network_removes_it() {
     );
     assert_eq!(leftovers(&name, &pod_cidr), Vec::<String>::new());
 }
+
+#[test]
+fn a_control_plane_restarted_with_nodes_serves_them_over_tls() {
+    // First without nodes: the serving certificate then names no node-network address.
+    let mut c = Cluster::start();
+    c.stop();
+    let layout = common::Layout::unique("grow");
+    c.extra_args = [
+        "--nodes",
+        "1",
+        "--name",
+        &layout.name,
+        "--node-cidr",
+        &layout.node_cidr,
+        "--pod-cidr",
+        &layout.pod_cidr,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    c.boot();
+    // The agent reaches the API server at the host's node-network address: TLS must accept it.
+    eventually(20, "the node Ready", || {
+        c.ok(&["get", "nodes"]).contains(" Ready ").then_some(())
+    });
+    c.stop();
+    assert_eq!(leftovers(&layout.name, &layout.pod_cidr), Vec::<String>::new());
+}

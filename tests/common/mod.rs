@@ -16,7 +16,8 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     /// `https://127.0.0.1:PORT`.
     pub server: String,
-    extra_args: Vec<String>,
+    /// Extra `podway up` flags, used by every [`Cluster::boot`].
+    pub extra_args: Vec<String>,
 }
 
 /// The podway binary under test.

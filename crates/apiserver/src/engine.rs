@@ -44,7 +44,11 @@ pub async fn start(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running> {
-    let pki = Pki::load_or_create(&config.pki_dir, &config.extra_names)?;
+    let (service_ip, dns_ip) = bootstrap::well_known_ips(&config.services.cluster_ip_range)
+        .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", config.services.cluster_ip_range))?;
+    // The serving certificate names the kubernetes Service's IP too, which comes from the range.
+    let names: Vec<String> = config.extra_names.iter().cloned().chain([service_ip.clone()]).collect();
+    let pki = Pki::load_or_create(&config.pki_dir, &names)?;
     let acceptor = server::tls_acceptor(&pki)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -60,8 +64,6 @@ pub async fn start(
         );
     }
 
-    let (service_ip, dns_ip) = bootstrap::well_known_ips(&config.services.cluster_ip_range)
-        .map_err(|e| anyhow::anyhow!("--service-cidr {}: {e}", config.services.cluster_ip_range))?;
     let registry = registry::Registry::new(config.services.clone());
     let cache = cache::WatchCache::start(config.store.clone())
         .await

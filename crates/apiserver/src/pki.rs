@@ -25,6 +25,9 @@ pub struct Pki {
     pub admin_key: String,
     /// A bearer token that authenticates as admin (for node agents and scripts).
     pub token: String,
+    /// The CA key (PEM), kept so the serving certificate can be issued again when the names
+    /// the server answers to change (another listen address, node network or service range).
+    pub ca_key: String,
 }
 
 /// Names and addresses the serving certificate is valid for.
@@ -36,7 +39,6 @@ pub fn serving_names(extra: &[String]) -> Vec<String> {
         "kubernetes.default",
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
-        "10.96.0.1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -51,14 +53,23 @@ impl Pki {
         let file = |n: &str| -> PathBuf { dir.join(n) };
         if file("ca.crt").exists() {
             let read = |n: &str| fs::read_to_string(file(n)).with_context(|| format!("reading {}", file(n).display()));
-            return Ok(Pki {
+            let mut pki = Pki {
                 ca_cert: read("ca.crt")?,
                 server_cert: read("apiserver.crt")?,
                 server_key: read("apiserver.key")?,
                 admin_cert: read("admin.crt")?,
                 admin_key: read("admin.key")?,
                 token: read("token")?.trim().to_string(),
-            });
+                ca_key: read("ca.key").unwrap_or_default(),
+            };
+            // Issued afresh at every start (cheap), so it always names today's addresses.
+            if !pki.ca_key.is_empty() {
+                let (cert, key) = serving_certificate(&pki.ca_key, extra_names)?;
+                write_private(&file("apiserver.crt"), &cert)?;
+                write_private(&file("apiserver.key"), &key)?;
+                (pki.server_cert, pki.server_key) = (cert, key);
+            }
+            return Ok(pki);
         }
         let pki = Pki::generate(extra_names)?;
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -68,6 +79,7 @@ impl Pki {
             ("admin.crt", &pki.admin_cert),
             ("admin.key", &pki.admin_key),
             ("token", &pki.token),
+            ("ca.key", &pki.ca_key),
             // Written last: its presence means the set is complete.
             ("ca.crt", &pki.ca_cert),
         ] {
@@ -79,22 +91,11 @@ impl Pki {
     /// Generate a fresh set.
     pub fn generate(extra_names: &[String]) -> Result<Pki> {
         let ca_key = KeyPair::generate()?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "podway-ca");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let ca_key_pem = ca_key.serialize_pem();
+        let ca_params = ca_params()?;
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca_params, ca_key);
-
-        let server_key = KeyPair::generate()?;
-        let mut sp = CertificateParams::new(serving_names(extra_names))?;
-        sp.distinguished_name.push(DnType::CommonName, "kube-apiserver");
-        sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_cert = sp.signed_by(&server_key, &issuer)?;
+        let (server_cert, server_key) = serving_certificate(&ca_key_pem, extra_names)?;
 
         let admin_key = KeyPair::generate()?;
         let mut ap = CertificateParams::new(Vec::<String>::new())?;
@@ -110,13 +111,39 @@ impl Pki {
         };
         Ok(Pki {
             ca_cert: ca_cert.pem(),
-            server_cert: server_cert.pem(),
-            server_key: server_key.serialize_pem(),
+            ca_key: ca_key_pem,
+            server_cert,
+            server_key,
             admin_cert: admin_cert.pem(),
             admin_key: admin_key.serialize_pem(),
             token,
         })
     }
+}
+
+/// The CA's parameters: the same every time, so a certificate issued from them and the stored
+/// CA key chains to the stored CA certificate.
+fn ca_params() -> Result<CertificateParams> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "podway-ca");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(ca_params)
+}
+
+/// A serving certificate (PEM certificate, PEM key) for the API server's names, signed by the CA.
+fn serving_certificate(ca_key_pem: &str, extra_names: &[String]) -> Result<(String, String)> {
+    let issuer = Issuer::new(ca_params()?, KeyPair::from_pem(ca_key_pem)?);
+    let server_key = KeyPair::generate()?;
+    let mut sp = CertificateParams::new(serving_names(extra_names))?;
+    sp.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = sp.signed_by(&server_key, &issuer)?;
+    Ok((cert.pem(), server_key.serialize_pem()))
 }
 
 fn write_private(path: &Path, content: &str) -> Result<()> {
