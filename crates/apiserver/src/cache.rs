@@ -26,6 +26,9 @@ pub enum ChangeType {
     Modified,
     /// Deleted.
     Deleted,
+    /// The cache was refilled from a fresh list (it fell behind the store's compaction):
+    /// changes in between are unknown, so every live watch must end and its client relist.
+    Relisted,
 }
 
 impl ChangeType {
@@ -35,6 +38,7 @@ impl ChangeType {
             ChangeType::Added => "ADDED",
             ChangeType::Modified => "MODIFIED",
             ChangeType::Deleted => "DELETED",
+            ChangeType::Relisted => "ERROR",
         }
     }
 }
@@ -162,6 +166,15 @@ impl WatchCache {
         st.history.clear();
         st.oldest = revision;
         st.revision = revision;
+        let relisted = Change {
+            kind: ChangeType::Relisted,
+            key: String::new(),
+            object: Arc::new(Value::Null),
+            prev: None,
+            revision,
+        };
+        // Sent under the lock, like every change: no watcher can miss it.
+        let _ = self.changes.send(Arc::new(relisted));
         drop(st);
         self.revision.send_replace(revision);
     }
@@ -264,5 +277,23 @@ impl WatchCache {
         let live = self.changes.subscribe();
         let backlog = st.history.iter().filter(|c| c.revision > after).cloned().collect();
         Ok(Subscription { backlog, live })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_relist_tells_live_watchers_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(podway_store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let cache = WatchCache::start(store).await.unwrap();
+        let (_, revision, mut live) = cache.list_and_subscribe("/registry/");
+        cache.replace_all(Vec::new(), revision);
+        let change = live.recv().await.unwrap();
+        assert_eq!(change.kind, ChangeType::Relisted);
+        // And a watch from before the relist is too old now.
+        assert!(cache.subscribe(revision - 1).is_err());
     }
 }

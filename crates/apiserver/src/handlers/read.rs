@@ -307,6 +307,9 @@ pub async fn watch(
                 _ = tx.closed() => return,
                 msg = live.recv() => match msg {
                     Ok(c) => {
+                        if c.kind == ChangeType::Relisted {
+                            return; // the client relists, as after any ended watch
+                        }
                         if c.revision <= last {
                             continue;
                         }
