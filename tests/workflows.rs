@@ -340,3 +340,38 @@ fn generate_name_gives_each_create_a_fresh_name() {
     );
     assert_ne!(first, second);
 }
+
+#[test]
+fn eviction_honours_its_delete_options() {
+    let c = Cluster::start();
+    c.ok(&["run", "busy", "--image=busybox"]);
+    let dry =
+        r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"busy"},"deleteOptions":{"dryRun":["All"]}}"#;
+    let f = c.file("eviction.json", dry);
+    let (code, body) = c.request(
+        "POST",
+        "/api/v1/namespaces/default/pods/busy/eviction",
+        Some(&f),
+        "application/json",
+        true,
+    );
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        c.kubectl(&["get", "pod", "busy"]).status.success(),
+        "a dry-run eviction deletes nothing"
+    );
+    let real = c.file(
+        "eviction2.json",
+        &dry.replace(r#","deleteOptions":{"dryRun":["All"]}"#, ""),
+    );
+    let (code, body) = c.request(
+        "POST",
+        "/api/v1/namespaces/default/pods/busy/eviction",
+        Some(&real),
+        "application/json",
+        true,
+    );
+    assert_eq!(code, 201, "{body}");
+    let err = c.fails(&["get", "pod", "busy"]);
+    assert!(err.contains("not found"), "{err}");
+}

@@ -44,8 +44,16 @@ pub async fn serve(
         (Subresource::Scale, &Method::PUT | &Method::PATCH) => scale(api, s, rp, &call).await,
         (Subresource::Binding, &Method::POST) => bind(api, s, rp, &call).await,
         (Subresource::Eviction, &Method::POST) => {
+            // An Eviction carries its DeleteOptions (dryRun, grace period, preconditions).
+            let eviction = if call.body.is_empty() {
+                json!({})
+            } else {
+                body::decode(&call.content_type, &call.body)?
+            };
+            let options = eviction.get("deleteOptions").cloned().unwrap_or(json!({}));
             let call = Call {
-                body: bytes::Bytes::new(),
+                body: bytes::Bytes::from(serde_json::to_vec(&options).unwrap_or_default()),
+                content_type: "application/json".into(),
                 ..call
             };
             write::delete(api, s, rp, &call).await?;
