@@ -375,3 +375,14 @@ fn eviction_honours_its_delete_options() {
     let err = c.fails(&["get", "pod", "busy"]);
     assert!(err.contains("not found"), "{err}");
 }
+
+#[test]
+fn a_pod_bound_to_a_node_that_does_not_exist_is_collected() {
+    let c = Cluster::start();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stray\nspec:\n  nodeName: ghost-node\n  containers:\n  - name: c\n    image: busybox\n";
+    c.apply(pod);
+    // Upstream's pod GC quarantines such a pod for 40 s, then deletes it.
+    common::eventually(90, "the stray pod to be collected", || {
+        (!c.kubectl(&["get", "pod", "stray"]).status.success()).then_some(())
+    });
+}

@@ -10,6 +10,7 @@
 //! - [`serviceaccount`]: a `default` ServiceAccount per namespace.
 //! - [`scheduler`]: binds pending pods to nodes.
 //! - [`nodelifecycle`]: marks silent nodes unreachable and evicts their pods.
+//! - [`podgc`]: deletes pods bound to nodes that do not exist.
 //! - [`events`]: the Event recorder they all use.
 //!
 //! [`run`] starts them all; shared informers ([`runtime`]) keep one watch per kind.
@@ -23,6 +24,7 @@ pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podgc;
 pub mod podutil;
 pub mod replicaset;
 pub mod runtime;
@@ -82,6 +84,7 @@ pub async fn run(
     controller!("namespace", namespace::run(client.clone(), inf.clone()));
     controller!("serviceaccount", serviceaccount::run(client.clone(), inf.clone()));
     controller!("scheduler", scheduler::run(client.clone(), inf.clone()));
+    controller!("podgc", podgc::run(client.clone(), inf.clone()));
     controller!(
         "nodelifecycle",
         nodelifecycle::run(client.clone(), inf.clone(), config.clone())
