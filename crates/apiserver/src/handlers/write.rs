@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use super::object::{check_namespace, current, key, not_found, now, now_plus, store_error, stored_bytes, with_type};
 use super::{Api, Call};
 use crate::body::{self, FieldValidation};
-use crate::cache::decode;
 use crate::registry::{drop_fields, Reservation, Strategy};
 use crate::request::ResourcePath;
 use crate::response::{self, Body};
@@ -718,12 +717,8 @@ pub async fn delete_collection(
     Ok(response::json(200, &list))
 }
 
-/// Decode a stored value (for subresource handlers).
-pub fn stored(v: &[u8], rev: i64) -> Option<Value> {
-    decode(v, rev)
-}
-
-/// Update an object's status with a function, retrying on conflicts (for subresources).
+/// Change an object (or, with `part`, its status or finalizers) with a function, retrying on
+/// conflicts: the write path of subresources and of the server's own bootstrap objects.
 pub async fn change_object(
     api: &Api,
     s: &dyn Strategy,
