@@ -4,8 +4,16 @@
 //!   namespace per node with a veth on it, routes between the nodes' pod ranges, and host
 //!   blackhole routes so pod and service addresses never leave the machine.
 //! - [`node`]: the agent's API side: it registers its Node, renews its Lease and finishes the
-//!   deletion of the pods bound to it. (Running pods is the next slice.)
+//!   deletion of the pods bound to it.
+//! - [`images`]: an image name → the program that runs (catalog, built-in test images, host
+//!   programs).
+//! - [`kubelet`]: the HTTPS endpoint the API server streams logs, exec, attach and port-forward
+//!   through.
+//! - [`probe`]: readiness, liveness and startup probes.
 #![warn(missing_docs)]
 
+pub mod images;
+pub mod kubelet;
 pub mod network;
 pub mod node;
+pub mod probe;

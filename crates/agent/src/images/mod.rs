@@ -1,0 +1,1 @@
+//! Images: how an image name becomes a program to run (being written).

@@ -1,0 +1,1 @@
+//! Readiness, liveness and startup probes (being written).
