@@ -19,7 +19,7 @@
 pub mod deployment;
 pub mod discovery;
 pub mod endpoints;
-pub mod events;
+pub use podway_events as events;
 pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;

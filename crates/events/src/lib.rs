@@ -1,10 +1,12 @@
-//! A small event recorder writing `core/v1` Events, the kind `kubectl describe` lists under
+//! podway-events: a small event recorder writing `core/v1` Events, the kind `kubectl describe` lists under
 //! "Events:" (it filters on `involvedObject.{name,namespace,kind,uid}`).
 //!
 //! Like client-go's recorder, a repeat of the same (object, type, reason, message) bumps
 //! `count` and `lastTimestamp` on the existing Event instead of writing a new one. Events
 //! are best effort: a failure to write one is logged, never returned, so a controller never
 //! fails a reconcile over its own diagnostics.
+
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,7 @@ struct Written {
 pub struct Recorder {
     client: Client,
     component: String,
+    host: Option<String>,
     written: Arc<Mutex<HashMap<Fingerprint, Written>>>,
 }
 
@@ -67,8 +70,15 @@ impl Recorder {
         Recorder {
             client,
             component: component.to_string(),
+            host: None,
             written: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The same recorder naming the node it reports from (`source.host`, as kubelet sets it).
+    pub fn with_host(mut self, host: &str) -> Recorder {
+        self.host = Some(host.to_string());
+        self
     }
 
     /// Records an event about `obj`.
@@ -106,7 +116,10 @@ impl Recorder {
                 Err(e) => tracing::debug!(error = %e, "event repeat patch failed; writing a new event"),
             }
         }
-        let event = new_event(involved, type_, reason, message, &self.component, now);
+        let mut event = new_event(involved, type_, reason, message, &self.component, now);
+        if let Some(source) = event.source.as_mut() {
+            source.host = self.host.clone();
+        }
         let ns = event.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         match api.create(&PostParams::default(), &event).await {
