@@ -17,3 +17,4 @@ pub mod kubelet;
 pub mod network;
 pub mod node;
 pub mod probe;
+pub mod sandbox;
