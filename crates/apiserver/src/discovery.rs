@@ -57,6 +57,7 @@ fn sub_kind(s: &dyn Strategy, sub: Subresource) -> (String, String, String, Vec<
             "PodPortForwardOptions".into(),
             vec!["create", "get"],
         ),
+        Subresource::Attach => ("".into(), "v1".into(), "PodAttachOptions".into(), vec!["create", "get"]),
         Subresource::Binding => ("".into(), "v1".into(), "Binding".into(), vec!["create"]),
         Subresource::Eviction => ("policy".into(), "v1".into(), "Eviction".into(), vec!["create"]),
         Subresource::Finalize => ("".into(), "v1".into(), "Namespace".into(), vec!["update"]),

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 pub use crate::pki::Pki;
 pub use crate::registry::ServiceSettings;
-use crate::{bootstrap, cache, discovery, handlers, openapi, registry, server};
+use crate::{bootstrap, cache, discovery, handlers, kubelet, openapi, registry, server};
 
 /// How to run the API server.
 pub struct Config {
@@ -81,6 +81,7 @@ pub async fn start(
         cache,
         discovery,
         openapi,
+        kubelet: kubelet::KubeletClient::new(&pki)?,
     });
     bootstrap::seed(&api, &service_ip, &dns_ip, addr.port())
         .await

@@ -6,6 +6,7 @@
 //! - `handlers/`: the REST engine (get, list, watch, create, update, patch, delete,
 //!   subresources).
 //! - `registry/`: one strategy per kind; `alloc/`: ClusterIP and NodePort allocators.
+//! - `kubelet/`: logs, exec, attach and port-forward, proxied to the pod's node agent.
 //! - `cache.rs`: the watch cache; `discovery.rs`, `openapi.rs`: what clients learn the API from.
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod discovery;
 pub mod handlers;
+pub mod kubelet;
 pub mod openapi;
 pub mod pki;
 pub mod registry;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::body::MAX_BODY;
 use crate::cache::WatchCache;
 use crate::discovery::Discovery;
+use crate::kubelet::KubeletClient;
 use crate::openapi::OpenApiDocuments;
 use crate::registry::{Registry, Strategy};
 use crate::request::{parse_path, Query, ResourcePath, Target};
@@ -20,6 +21,7 @@ use crate::response::{self, Body};
 
 mod object;
 mod read;
+mod streams;
 mod sub;
 pub mod write;
 
@@ -39,6 +41,8 @@ pub struct Api {
     pub discovery: Discovery,
     /// OpenAPI v3 documents, built once.
     pub openapi: OpenApiDocuments,
+    /// How node agents are reached for logs, exec, attach and port-forward.
+    pub kubelet: KubeletClient,
 }
 
 /// One request, with what every handler reads.
@@ -55,12 +59,15 @@ pub struct Call {
     pub body: Bytes,
     /// The raw request headers (upgrades read them).
     pub headers: http::HeaderMap,
+    /// The client's connection once answered 101 (exec, attach, port-forward).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Api {
     /// Serve one authenticated request.
     pub async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let (parts, incoming) = req.into_parts();
+        let (mut parts, incoming) = req.into_parts();
+        let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let path = parts.uri.path().to_string();
         let query = Query::parse(parts.uri.query());
         let header = |name: http::header::HeaderName| {
@@ -85,6 +92,7 @@ impl Api {
             content_type,
             body,
             headers: parts.headers,
+            upgrade,
         };
         match self.route(&path, call).await {
             Ok(resp) => resp,

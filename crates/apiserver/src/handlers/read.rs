@@ -282,6 +282,7 @@ pub async fn watch(
         content_type: String::new(),
         body: Bytes::new(),
         headers: http::HeaderMap::new(),
+        upgrade: None,
     };
     tokio::spawn(async move {
         let s = strategy.as_ref();

@@ -1,4 +1,5 @@
-//! Subresources: status, scale, binding, eviction, finalize, and the node-agent streams.
+//! Subresources: status, scale, binding, eviction, finalize, and the node-agent streams
+//! (`streams.rs`).
 
 use std::sync::Arc;
 
@@ -9,8 +10,9 @@ use serde_json::{json, Value};
 
 use super::object::{key, not_found, with_type};
 use super::write::{self, change_object, Part};
-use super::{Api, Call};
+use super::{streams, Api, Call};
 use crate::body;
+use crate::kubelet::location::Stream;
 use crate::registry::{Strategy, Subresource};
 use crate::request::ResourcePath;
 use crate::response::{self, Body};
@@ -70,36 +72,17 @@ pub async fn serve(
             .await?;
             Ok(response::json(200, &with_type(s, &out)))
         }
-        (Subresource::Log | Subresource::Exec | Subresource::PortForward, _) => {
-            let pod = api.cache.get(&key(s, rp)).ok_or_else(|| not_found(s, rp))?;
-            let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-            let container = first_container(&pod);
-            if node.is_empty() {
-                Err(ApiError::bad_request(format!(
-                    "container \"{container}\" in pod \"{}\" is waiting to start: the pod is not scheduled to a node, and no node agent has joined the cluster yet",
-                    rp.name
-                )))
-            } else {
-                // Scheduled, but the agent does not run pods yet: what a real cluster says of a
-                // container that has not started.
-                Err(ApiError::bad_request(format!(
-                    "container \"{container}\" in pod \"{}\" is waiting to start: ContainerCreating (node \"{node}\" does not run pods yet)",
-                    rp.name
-                )))
-            }
+        (Subresource::Log, &Method::GET) => streams::log(api, s, rp, &call).await,
+        (Subresource::Exec, &Method::GET | &Method::POST) => streams::upgrade(api, s, rp, Stream::Exec, call).await,
+        (Subresource::Attach, &Method::GET | &Method::POST) => streams::upgrade(api, s, rp, Stream::Attach, call).await,
+        (Subresource::PortForward, &Method::GET | &Method::POST) => {
+            streams::upgrade(api, s, rp, Stream::PortForward, call).await
         }
         (_, m) => Err(ApiError::method_not_allowed(
             m.as_str(),
             &format!("{}/{}", rp.resource, rp.subresource),
         )),
     }
-}
-
-fn first_container(pod: &Value) -> String {
-    pod.pointer("/spec/containers/0/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
 }
 
 /// The `autoscaling/v1 Scale` view of a Deployment or ReplicaSet.

@@ -230,6 +230,7 @@ const POD_INFO: ResourceInfo = ResourceInfo {
         Subresource::Log,
         Subresource::Exec,
         Subresource::PortForward,
+        Subresource::Attach,
         Subresource::Binding,
         Subresource::Eviction,
     ],

@@ -36,6 +36,8 @@ pub enum Subresource {
     Exec,
     /// `pods/portforward`.
     PortForward,
+    /// `pods/attach`.
+    Attach,
     /// `pods/binding`: the scheduler's way to set `spec.nodeName`.
     Binding,
     /// `pods/eviction`.
@@ -53,6 +55,7 @@ impl Subresource {
             Subresource::Log => "log",
             Subresource::Exec => "exec",
             Subresource::PortForward => "portforward",
+            Subresource::Attach => "attach",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
             Subresource::Finalize => "finalize",
