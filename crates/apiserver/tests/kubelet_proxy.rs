@@ -43,6 +43,8 @@ struct FakeAgent {
     expected_client: CertificateDer<'static>,
     /// Released by the test once it has received the first chunk of a followed log.
     more: Notify,
+    /// Notified when the reader of a followed log has gone away.
+    reader_gone: Notify,
 }
 
 fn reply(code: u16, body: impl Into<Bytes>) -> Response<AgentBody> {
@@ -65,6 +67,17 @@ async fn agent_serve(
     if path.starts_with("/containerLogs/") {
         if path.ends_with("/missing") {
             return reply(404, "container \"missing\" not found\n");
+        }
+        if path.ends_with("/hangup") {
+            // A log that never ends: the agent learns when the reader is gone.
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+            tx.send(Ok(Frame::data(Bytes::from("first\n")))).await.unwrap();
+            tokio::spawn(async move {
+                tx.closed().await;
+                agent.reader_gone.notify_one();
+            });
+            let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+            return Response::new(body.boxed());
         }
         if path.ends_with("/follow") {
             // The first chunk now, the rest only once the test has received the first.
@@ -204,6 +217,7 @@ async fn cluster(dir: &std::path::Path) -> (ApiClient, Arc<FakeAgent>) {
     let agent = Arc::new(FakeAgent {
         expected_client: certs(&running.pki.kubelet_client_cert).remove(0),
         more: Notify::new(),
+        reader_gone: Notify::new(),
     });
     let port = start_agent(&running.pki, agent.clone()).await;
     let api = ApiClient::new(running);
@@ -216,7 +230,7 @@ async fn cluster(dir: &std::path::Path) -> (ApiClient, Arc<FakeAgent>) {
     });
     let (code, body) = api.request(Method::POST, "/api/v1/nodes", Some(node)).await;
     assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
-    let containers: Vec<Value> = ["app", "missing", "follow"]
+    let containers: Vec<Value> = ["app", "missing", "follow", "hangup"]
         .iter()
         .map(|n| json!({"name": n, "image": "busybox"}))
         .collect();
@@ -281,6 +295,19 @@ async fn logs_exec_and_agent_errors_go_through_the_api_server() {
     agent.more.notify_one();
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest, "second\n");
+
+    // A client that stops reading a followed log releases the agent's stream.
+    let req = Request::builder()
+        .uri(format!("{pod}/log?container=hangup&follow=true"))
+        .header(header::HOST, "x")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut body = api.send(req).await.into_body();
+    assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap(), "first\n");
+    drop(body);
+    tokio::time::timeout(std::time::Duration::from_secs(10), agent.reader_gone.notified())
+        .await
+        .expect("the agent's log stream ends when the client goes");
 
     // An exec upgrade: 101 with the agent's headers, then bytes round-trip.
     let req = Request::builder()
