@@ -10,6 +10,8 @@
 //! - [`kubelet`]: the HTTPS endpoint the API server streams logs, exec, attach and port-forward
 //!   through.
 //! - [`probe`]: readiness, liveness and startup probes.
+//! - [`sandbox`]: pod sandboxes: a shim per pod in its own namespaces, networked by CNI.
+//! - [`runtime`]: the pods bound to this node: containers as processes, restarts, status.
 #![warn(missing_docs)]
 
 pub mod images;
@@ -17,4 +19,5 @@ pub mod kubelet;
 pub mod network;
 pub mod node;
 pub mod probe;
+pub mod runtime;
 pub mod sandbox;

@@ -1,19 +1,15 @@
-//! The agent's side of the API: it registers its Node, keeps its Lease fresh, and finishes the
-//! deletion of pods bound to it.
+//! The agent's side of the API: it registers its Node and keeps its Lease fresh.
 //!
-//! Until pods run (the pod runtime is the next slice), a pod bound to this node stays Pending,
-//! exactly like a pod whose image is still being fetched; deleting one completes at once, since
-//! there is no process to stop.
+//! [`run`] is the agent: it also serves the kubelet endpoint ([`crate::kubelet`]) and runs the
+//! node's pods ([`crate::runtime`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 /// The version the node reports as its kubelet's, matching the API server.
@@ -130,9 +126,10 @@ fn now_rfc3339() -> String {
 }
 
 /// Register the node (create, or update if it exists).
-pub async fn register(client: &kube::Client, id: &NodeIdentity, host: &HostFacts) -> anyhow::Result<()> {
+pub async fn register(client: &kube::Client, id: &NodeIdentity, host: &HostFacts, kubelet_port: u16) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let desired = node_object(id, host, &now_rfc3339());
+    let mut desired = node_object(id, host, &now_rfc3339());
+    desired["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] = json!(kubelet_port);
     let node: Node = serde_json::from_value(desired.clone())?;
     match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => {}
@@ -179,7 +176,7 @@ pub async fn renew_lease(client: &kube::Client, id: &NodeIdentity) -> anyhow::Re
 }
 
 /// Post the node's status again if its Ready condition is not True.
-async fn restore_ready(client: &kube::Client, id: &NodeIdentity, host: &HostFacts) -> anyhow::Result<()> {
+async fn restore_ready(client: &kube::Client, id: &NodeIdentity, host: &HostFacts, kubelet_port: u16) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     let node = nodes.get(&id.name).await?;
     let ready = node
@@ -189,67 +186,114 @@ async fn restore_ready(client: &kube::Client, id: &NodeIdentity, host: &HostFact
         .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
         .is_some_and(|c| c.status == "True");
     if !ready {
-        register(client, id, host).await?;
+        register(client, id, host, kubelet_port).await?;
     }
     Ok(())
 }
 
-/// Run the node: register, heartbeat, finish pod deletions, until `shutdown`.
+/// Everything the agent runs on its node besides the heartbeat.
+#[derive(Debug, Clone)]
+pub struct AgentSetup {
+    /// Where pods' state, logs and CNI files live.
+    pub state_dir: std::path::PathBuf,
+    /// The `podway` executable (for pod shims and built-in images).
+    pub exe: std::path::PathBuf,
+    /// Directories searched for CNI plugins.
+    pub cni_bin_dirs: Vec<std::path::PathBuf>,
+    /// Directory of the CNI network configuration (a default one is written if empty).
+    pub cni_conf_dir: std::path::PathBuf,
+    /// The user's image catalog.
+    pub image_catalog: std::path::PathBuf,
+    /// The cluster CA (PEM): the kubelet endpoint admits only the API server's certificate.
+    pub ca_pem: String,
+    /// Port of the kubelet endpoint on the node IP.
+    pub kubelet_port: u16,
+}
+
+/// The kube-dns ClusterIP, for pods' resolv.conf (the bootstrap creates it; wait for it).
+async fn cluster_dns(client: &kube::Client) -> String {
+    let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "kube-system");
+    for _ in 0..50 {
+        if let Ok(Some(svc)) = api.get_opt("kube-dns").await {
+            if let Some(ip) = svc.spec.and_then(|s| s.cluster_ip).filter(|ip| !ip.is_empty() && ip != "None") {
+                return ip;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tracing::warn!("no kube-dns Service in kube-system; pods get no cluster DNS server");
+    String::new()
+}
+
+/// Run the node: register, serve the kubelet endpoint, run the pods bound to it and keep the
+/// heartbeat, until `shutdown`. Pods keep running after the agent stops.
 pub async fn run(
     client: kube::Client,
     id: NodeIdentity,
+    setup: AgentSetup,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let host = HostFacts::read();
-    register(&client, &id, &host).await?;
+    std::fs::create_dir_all(&setup.state_dir)?;
+    crate::sandbox::cni::ensure_default_config(&setup.cni_conf_dir, &id.pod_cidr, &setup.state_dir.join("cni/ipam"))?;
+    let tls = crate::kubelet::KubeletTls::new(&setup.ca_pem, &[id.internal_ip.clone(), id.name.clone()])
+        .map_err(|e| anyhow::anyhow!("kubelet endpoint TLS: {e}"))?;
+    let listener = tokio::net::TcpListener::bind((id.internal_ip.as_str(), setup.kubelet_port))
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {}:{}: {e}", id.internal_ip, setup.kubelet_port))?;
+    register(&client, &id, &host, setup.kubelet_port).await?;
     renew_lease(&client, &id).await?;
-    let pods: Api<Pod> = Api::all(client.clone());
-    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", id.name));
-    let stream = watcher(pods, config).default_backoff().applied_objects();
-    let mut stream = std::pin::pin!(stream);
+    let dns = cluster_dns(&client).await;
+    let runtime = crate::runtime::Runtime::new(
+        client.clone(),
+        crate::runtime::RuntimeConfig {
+            node_name: id.name.clone(),
+            node_ip: id.internal_ip.clone(),
+            sandbox: crate::sandbox::SandboxSetup {
+                exe: setup.exe.clone(),
+                cni: crate::sandbox::cni::CniSetup {
+                    bin_dirs: setup.cni_bin_dirs.clone(),
+                    conf_dir: setup.cni_conf_dir.clone(),
+                },
+                state_dir: setup.state_dir.clone(),
+            },
+            dns: crate::sandbox::files::ClusterDns {
+                server: dns,
+                domain: "cluster.local".into(),
+            },
+            image_catalog: setup.image_catalog.clone(),
+        },
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let streams = std::sync::Arc::new(crate::runtime::streams::RuntimeStreams(runtime.clone()));
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(crate::kubelet::serve(listener, tls, streams, async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    }));
+    let mut runtime_stop = stop_rx.clone();
+    let pods = tokio::spawn(runtime.run(async move {
+        let _ = runtime_stop.wait_for(|s| *s).await;
+    }));
     let mut tick = tokio::time::interval(LEASE_RENEW);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             _ = tick.tick() => {
+                crate::sandbox::reap_exited_shims();
                 if let Err(e) = renew_lease(&client, &id).await {
                     tracing::warn!(node = %id.name, "renewing the node lease: {e:#}");
                 }
                 // Like the kubelet, post status again when the node lifecycle controller has
                 // marked it not Ready (after a stall): heartbeats alone do not clear that.
-                if let Err(e) = restore_ready(&client, &id, &host).await {
+                if let Err(e) = restore_ready(&client, &id, &host, setup.kubelet_port).await {
                     tracing::warn!(node = %id.name, "posting node status: {e:#}");
                 }
             }
-            pod = stream.next() => match pod {
-                Some(Ok(pod)) => finish_deletion(&client, &pod).await,
-                Some(Err(e)) => tracing::warn!(node = %id.name, "watching pods: {e}"),
-                None => return Ok(()),
-            },
         }
     }
-}
-
-/// A pod marked for deletion has nothing running here yet: remove it now, as the kubelet does
-/// once its containers are stopped.
-async fn finish_deletion(client: &kube::Client, pod: &Pod) {
-    if pod.metadata.deletion_timestamp.is_none() {
-        return;
-    }
-    let (Some(ns), Some(name)) = (pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref()) else {
-        return;
-    };
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let params = DeleteParams {
-        grace_period_seconds: Some(0),
-        preconditions: Some(Preconditions {
-            uid: pod.metadata.uid.clone(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    if let Err(e) = api.delete(name, &params).await {
-        tracing::debug!(pod = name, "finishing deletion: {e}");
-    }
+    let _ = stop_tx.send(true);
+    let _ = pods.await;
+    let _ = server.await;
+    Ok(())
 }

@@ -35,6 +35,23 @@ pub struct AgentArgs {
     /// Label the node as the control plane.
     #[arg(long)]
     control_plane: bool,
+    /// Where pods' state and logs live.
+    #[arg(long, default_value = "/var/lib/podway-agent")]
+    state_dir: PathBuf,
+    /// Directories with the CNI plugins (`:`-separated).
+    #[arg(long, default_value = "/usr/lib/cni:/opt/cni/bin")]
+    cni_bin_dir: String,
+    /// The CNI network configuration directory [default: STATE_DIR/cni/net.d; a bridge +
+    /// host-local configuration over the pod range is written there if it is empty].
+    #[arg(long)]
+    cni_conf_dir: Option<PathBuf>,
+    /// The image catalog: image names or patterns mapped to programs (see docs/images.md)
+    /// [default: STATE_DIR/images.yaml].
+    #[arg(long)]
+    image_catalog: Option<PathBuf>,
+    /// Port of the kubelet endpoint (logs, exec, port-forward) on the node IP.
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
     /// Exit when the process that started the agent goes away (set by `podway up`, so an
     /// agent never outlives a killed cluster).
     #[arg(long)]
@@ -87,5 +104,14 @@ pub async fn run(args: AgentArgs) -> Result<()> {
             }
         }
     };
-    podway_agent::node::run(client, id, stop).await
+    let setup = podway_agent::node::AgentSetup {
+        cni_conf_dir: args.cni_conf_dir.clone().unwrap_or_else(|| args.state_dir.join("cni/net.d")),
+        image_catalog: args.image_catalog.clone().unwrap_or_else(|| args.state_dir.join("images.yaml")),
+        state_dir: args.state_dir.clone(),
+        exe: std::env::current_exe()?,
+        cni_bin_dirs: std::env::split_paths(&args.cni_bin_dir).collect(),
+        ca_pem: String::from_utf8_lossy(&ca).into_owned(),
+        kubelet_port: args.kubelet_port,
+    };
+    podway_agent::node::run(client, id, setup, stop).await
 }

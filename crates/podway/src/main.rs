@@ -3,6 +3,10 @@
 //! - `podway up`: start the cluster in the foreground (Ctrl-C or `podway down` stops it).
 //! - `podway down`: stop a running cluster.
 //! - `podway kubeconfig`: print the kubeconfig of the cluster in the data directory.
+//! - `podway agent`: a node agent (started by `up` on each node, or on another machine).
+//!
+//! Two hidden words run pieces of a pod: `podway pod-shim` (one per pod, holding its
+//! namespaces) and `podway builtin-image NAME` (the program of a built-in test image).
 
 use std::path::PathBuf;
 
@@ -74,6 +78,17 @@ enum NodeCommand {
 }
 
 fn main() -> Result<()> {
+    // Processes inside pods are started before anything else is set up: a pod shim runs for
+    // the pod's whole life and must stay small, and a built-in image is the pod's program.
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("pod-shim") => {
+            let args = podway_agent::sandbox::shim::ShimArgs::parse(&argv[2..])?;
+            return podway_agent::sandbox::shim::run(&args);
+        }
+        Some("builtin-image") => return podway_agent::images::run_builtin(&argv[2..]),
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PODWAY_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

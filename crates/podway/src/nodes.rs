@@ -61,6 +61,12 @@ pub fn network_up(config: &NetworkConfig) -> Result<Network<SystemIp>> {
     Ok(network)
 }
 
+/// Kill the pods of the cluster in `dir` (their shims outlive agents on purpose, so a
+/// restarted agent adopts them; stopping the cluster must end them).
+pub fn kill_pods(dir: &Path) -> usize {
+    podway_agent::sandbox::kill_pods_under(&dir.join("nodes"))
+}
+
 /// Remove whatever a cluster of this name left behind (after a crash, say).
 pub fn network_down_stale(cluster: &str) -> Result<()> {
     teardown_stale(&SystemIp, cluster).map_err(|e| anyhow::anyhow!("removing the node network of {cluster}: {e}"))
@@ -86,6 +92,8 @@ pub struct AgentLink {
     pub ca_file: PathBuf,
     /// The bearer token file.
     pub token_file: PathBuf,
+    /// The cluster's data directory (each node's state is in `nodes/<node>` under it).
+    pub data_dir: PathBuf,
 }
 
 /// One supervised agent per node, each in its node's namespace.
@@ -167,6 +175,10 @@ fn spawn(network: &Network<SystemIp>, link: &AgentLink, node: &str, log_dir: &Pa
         "--pod-cidr".into(),
         n.pod_cidr.to_string(),
         "--exit-with-parent".into(),
+        "--state-dir".into(),
+        link.data_dir.join("nodes").join(node).display().to_string(),
+        "--image-catalog".into(),
+        link.data_dir.join("images.yaml").display().to_string(),
     ];
     if n.index == 0 {
         argv.push("--control-plane".into());

@@ -153,7 +153,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         None
     };
     let outcome = serve(&args, &dir, network.as_ref(), started).await;
-    // Whatever happened, the node network goes with the cluster.
+    // Whatever happened, the pods and the node network go with the cluster.
+    nodes::kill_pods(&dir);
     if let Some(net) = network {
         if let Err(e) = tokio::task::spawn_blocking(move || net.down()).await? {
             eprintln!("removing the node network: {e}");
@@ -233,6 +234,7 @@ async fn serve(args: &UpArgs, dir: &Path, network: Option<&Network<SystemIp>>, s
         server: format!("https://{ip}:{}", running.addr.port()),
         ca_file: dir.join("pki/ca.crt"),
         token_file: dir.join("pki/token"),
+        data_dir: dir.clone(),
     });
     let mut agents = match (network, &link) {
         (Some(net), Some(link)) => {
@@ -322,6 +324,7 @@ pub fn down(dir: &Path) -> Result<()> {
     let Some(pid) = running_pid(&pid_file) else {
         // Nothing runs, but a killed cluster may have left its node network behind.
         if let Ok(layout) = nodes::load_layout(dir) {
+            nodes::kill_pods(dir);
             nodes::network_down_stale(&layout.cluster)?;
             println!("removed the node network the cluster in {} left behind", dir.display());
         } else {

@@ -1,0 +1,669 @@
+//! One pod's life on this node: sandbox, init containers in order, containers, restarts with
+//! back-off, graceful termination, and the status it reports. Each pass of [`Worker::sync`]
+//! compares what the spec wants with what the shim reports and acts on the difference, like
+//! kubelet's `SyncPod`; the worker then sleeps until the pod changes, a process starts or
+//! ends, or a back-off expires.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use podway_events::EventType;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::backoff::{go_duration, Backoff};
+use super::status::{self, ContainerView as StatusView, Ended, Instance, PodFacts};
+use super::{env, shim_client, PodView, Runtime};
+use crate::sandbox::files;
+use crate::sandbox::shim::{Process, StartRequest};
+use crate::sandbox::{pod_dir, Sandbox, SandboxRequest};
+
+/// Per-container memory of the worker.
+#[derive(Default)]
+pub(super) struct ContainerState {
+    pub(super) restart_backoff: Backoff,
+    pub(super) image_backoff: Backoff,
+    pub(super) image_retry_at: Option<Instant>,
+    pub(super) retry_at: Option<Instant>,
+    pub(super) waiting: Option<(String, String)>,
+    pub(super) base_restarts: i32,
+    pub(super) env: Vec<(String, String)>,
+    /// Exits already acted on (by pid), so each is handled once.
+    pub(super) seen_exits: Vec<i32>,
+    pub(super) probes: Option<super::probes::Probes>,
+}
+
+/// The worker of one pod.
+pub struct Worker {
+    pub(super) rt: Arc<Runtime>,
+    pub(super) pod: Pod,
+    pub(super) view: Arc<Mutex<PodView>>,
+    pub(super) sandbox: Option<Sandbox>,
+    pub(super) containers: HashMap<String, ContainerState>,
+    pub(super) processes: Vec<Process>,
+    pub(super) shim_version: u64,
+    pub(super) last_status: Option<Value>,
+    pub(super) start_time: String,
+    /// The pod ended for good (Succeeded or Failed): nothing more runs.
+    pub(super) finished: bool,
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn now_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond() as u64
+}
+
+/// The `Instant` of a wall-clock time in the past.
+fn instant_of(ms: u64) -> Instant {
+    Instant::now() - Duration::from_millis(now_ms().saturating_sub(ms))
+}
+
+impl Worker {
+    /// A worker for `pod`, sharing `view` with the streams.
+    pub fn new(rt: Arc<Runtime>, pod: Pod, view: Arc<Mutex<PodView>>) -> Worker {
+        let start_time = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(now_rfc3339);
+        Worker {
+            rt,
+            pod,
+            view,
+            sandbox: None,
+            containers: HashMap::new(),
+            processes: Vec::new(),
+            shim_version: 0,
+            last_status: None,
+            start_time,
+            finished: false,
+        }
+    }
+
+    fn ns(&self) -> String {
+        self.pod.metadata.namespace.clone().unwrap_or_default()
+    }
+
+    fn name(&self) -> String {
+        self.pod.metadata.name.clone().unwrap_or_default()
+    }
+
+    fn uid(&self) -> String {
+        self.pod.metadata.uid.clone().unwrap_or_default()
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        pod_dir(&self.rt.cfg.sandbox.state_dir, &self.ns(), &self.name(), &self.uid())
+    }
+
+    fn spec_containers(&self) -> (Vec<Container>, Vec<Container>) {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        (spec.init_containers.unwrap_or_default(), spec.containers)
+    }
+
+    fn restart_policy(&self) -> String {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into())
+    }
+
+    fn reference(&self) -> ObjectReference {
+        podway_events::object_reference(&self.pod)
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, message: &str) {
+        self.rt.recorder.publish_ref(&self.reference(), type_, reason, message).await;
+    }
+
+    async fn container_event(&self, c: &str, type_: EventType, reason: &str, message: &str) {
+        let mut r = self.reference();
+        r.field_path = Some(format!("spec.containers{{{c}}}"));
+        self.rt.recorder.publish_ref(&r, type_, reason, message).await;
+    }
+
+    /// Run until the pod is gone.
+    pub async fn run(mut self, mut rx: watch::Receiver<Option<Pod>>) {
+        loop {
+            let latest = rx.borrow_and_update().clone();
+            let Some(pod) = latest else {
+                // Gone from the API: stop everything at once.
+                self.terminate(Duration::ZERO).await;
+                self.remove_files();
+                return;
+            };
+            self.pod = pod;
+            if self.pod.metadata.deletion_timestamp.is_some() {
+                let grace = self
+                    .pod
+                    .metadata
+                    .deletion_grace_period_seconds
+                    .or_else(|| self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+                    .unwrap_or(30);
+                self.terminate(Duration::from_secs(grace.max(0) as u64)).await;
+                self.finish_deletion().await;
+                self.remove_files();
+                return;
+            }
+            let next = self.sync().await;
+            let dir = self.dir();
+            let version = self.shim_version;
+            let has_sandbox = self.sandbox.is_some() && !self.finished;
+            let probe_change = self.probe_changes();
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = async {
+                    if has_sandbox {
+                        let _ = shim_client::wait(&dir, version, Duration::from_secs(60)).await;
+                    } else {
+                        std::future::pending::<()>().await
+                    }
+                } => {}
+                _ = tokio::time::sleep(next.unwrap_or(Duration::from_secs(60))) => {}
+                _ = probe_change => {}
+            }
+        }
+    }
+
+    /// One pass: make what runs match the spec, then report the status.
+    async fn sync(&mut self) -> Option<Duration> {
+        if self.finished {
+            return None;
+        }
+        let mut wake: Option<Instant> = None;
+        if let Err(e) = self.ensure_sandbox().await {
+            let msg = format!("Failed to create pod sandbox: {e:#}");
+            tracing::warn!(pod = %self.name(), "{msg}");
+            self.event(EventType::Warning, "FailedCreatePodSandBox", &msg).await;
+            self.report_status().await;
+            return Some(Duration::from_secs(5));
+        }
+        let dir = self.dir();
+        match shim_client::state(&dir).await {
+            Ok((version, processes)) => {
+                self.shim_version = version;
+                self.processes = processes;
+            }
+            Err(e) => {
+                tracing::warn!(pod = %self.name(), "the pod shim is gone ({e:#}); recreating the sandbox");
+                self.sandbox_lost();
+                return Some(Duration::from_millis(100));
+            }
+        }
+        let (init, containers) = self.spec_containers();
+        let policy = self.restart_policy();
+        // Init containers, one at a time, in order.
+        let mut initialized = true;
+        for c in &init {
+            let latest = self.latest(&c.name);
+            match latest.as_ref().map(|p| p.exit) {
+                Some(None) => {
+                    initialized = false;
+                    break;
+                }
+                Some(Some(e)) if e.code == 0 => continue,
+                Some(Some(e)) => {
+                    initialized = false;
+                    if policy != "Never" {
+                        self.restart_or_wait(c, e.finished_ms, &mut wake).await;
+                    }
+                    break;
+                }
+                None => {
+                    initialized = false;
+                    self.start(c, &mut wake).await;
+                    break;
+                }
+            }
+        }
+        if initialized {
+            for c in &containers {
+                let latest = self.latest(&c.name);
+                match latest.as_ref().map(|p| p.exit) {
+                    Some(None) => {}
+                    Some(Some(e)) => {
+                        let restart = policy == "Always" || (policy == "OnFailure" && e.code != 0);
+                        if restart {
+                            self.restart_or_wait(c, e.finished_ms, &mut wake).await;
+                        } else if let Some(st) = self.containers.get_mut(&c.name) {
+                            st.waiting = None;
+                        }
+                    }
+                    None => self.start(c, &mut wake).await,
+                }
+            }
+        }
+        self.refresh_probes();
+        let phase = self.report_status().await;
+        if phase == "Succeeded" || phase == "Failed" {
+            // Like kubelet, a pod that ended for good gives back its sandbox (and address).
+            self.finished = true;
+            self.stop_probes();
+            if let Some(sb) = self.sandbox.take() {
+                let setup = self.rt.cfg.sandbox.clone();
+                let _ = tokio::task::spawn_blocking(move || setup.destroy(&sb)).await;
+            }
+        }
+        self.publish_view();
+        wake.map(|w| w.saturating_duration_since(Instant::now()))
+    }
+
+    fn latest(&self, name: &str) -> Option<Process> {
+        self.processes.iter().rev().find(|p| p.name == name).cloned()
+    }
+
+    fn runs_of(&self, name: &str) -> usize {
+        self.processes.iter().filter(|p| p.name == name).count()
+    }
+
+    /// The sandbox exists and runs: adopt the one on disk, or create one.
+    async fn ensure_sandbox(&mut self) -> anyhow::Result<()> {
+        if let Some(sb) = &self.sandbox {
+            if sb.alive() {
+                return Ok(());
+            }
+            self.sandbox_lost();
+        }
+        let dir = self.dir();
+        if let Some(sb) = Sandbox::load(&dir) {
+            if sb.alive() {
+                self.sandbox = Some(sb);
+                return Ok(());
+            }
+            let setup = self.rt.cfg.sandbox.clone();
+            let _ = tokio::task::spawn_blocking(move || setup.destroy(&sb)).await;
+        }
+        let dns = &self.rt.cfg.dns;
+        let req = SandboxRequest {
+            namespace: self.ns(),
+            name: self.name(),
+            uid: self.uid(),
+            hostname: files::hostname(&self.pod),
+            resolv_conf: files::resolv_conf(&self.pod, dns),
+            hosts_without_ip: files::hosts(&self.pod, "", &dns.domain),
+        };
+        let pod = self.pod.clone();
+        let domain = dns.domain.clone();
+        let setup = self.rt.cfg.sandbox.clone();
+        let sb = tokio::task::spawn_blocking(move || setup.create(&req, |ip| files::hosts(&pod, ip, &domain))).await??;
+        self.sandbox = Some(sb);
+        self.shim_version = 0;
+        Ok(())
+    }
+
+    /// The shim died: its containers died with it. Count their runs as restarts, as kubelet
+    /// does when it recreates a sandbox.
+    fn sandbox_lost(&mut self) {
+        for p in std::mem::take(&mut self.processes) {
+            self.containers.entry(p.name.clone()).or_default().base_restarts += 1;
+        }
+        for st in self.containers.values_mut() {
+            st.seen_exits.clear();
+        }
+        self.sandbox = None;
+    }
+
+    async fn restart_or_wait(&mut self, c: &Container, finished_ms: u64, wake: &mut Option<Instant>) {
+        let now = Instant::now();
+        let pod_ref = format!("{}_{}({})", self.name(), self.ns(), self.uid());
+        let st = self.containers.entry(c.name.clone()).or_default();
+        if let Some(until) = st.restart_backoff.wait_until(instant_of(finished_ms), now) {
+            let delay = go_duration(st.restart_backoff.delay());
+            let msg = format!("back-off {delay} restarting failed container={} pod={pod_ref}", c.name);
+            let first = st.waiting.as_ref().map(|w| w.0.as_str()) != Some("CrashLoopBackOff");
+            st.waiting = Some(("CrashLoopBackOff".into(), msg));
+            *wake = Some(wake.map_or(until, |w| w.min(until)));
+            if first {
+                let text = format!("Back-off restarting failed container {} in pod {pod_ref}", c.name);
+                self.container_event(&c.name, EventType::Warning, "BackOff", &text).await;
+            }
+            return;
+        }
+        st.restart_backoff.step(now);
+        self.start(c, wake).await;
+    }
+
+    /// Start a run of `c`: resolve its image, compute its environment, ask the shim.
+    async fn start(&mut self, c: &Container, wake: &mut Option<Instant>) {
+        let now = Instant::now();
+        let name = c.name.clone();
+        let image = c.image.clone().unwrap_or_default();
+        let dir = self.dir();
+        let cdir = dir.join(&name);
+        if let Err(e) = std::fs::create_dir_all(&cdir) {
+            self.containers.entry(name.clone()).or_default().waiting =
+                Some(("CreateContainerError".into(), format!("creating {}: {e}", cdir.display())));
+            return;
+        }
+        {
+            let st = self.containers.entry(name.clone()).or_default();
+            if let Some(at) = st.retry_at.filter(|at| *at > now) {
+                *wake = Some(wake.map_or(at, |w| w.min(at)));
+                return;
+            }
+            if let Some(at) = st.image_retry_at.filter(|at| *at > now) {
+                if st.waiting.as_ref().map(|w| w.0.as_str()) == Some("ErrImagePull") {
+                    let msg = format!(
+                        "Back-off pulling image \"{image}\": ErrImagePull: {}",
+                        st.waiting.as_ref().map(|w| w.1.clone()).unwrap_or_default()
+                    );
+                    st.waiting = Some(("ImagePullBackOff".into(), msg));
+                    self.container_event(&name, EventType::Normal, "BackOff", &format!("Back-off pulling image \"{image}\""))
+                        .await;
+                    self.container_event(&name, EventType::Warning, "Failed", "Error: ImagePullBackOff").await;
+                }
+                *wake = Some(wake.map_or(at, |w| w.min(at)));
+                return;
+            }
+        }
+        let launch = match super::images_glue::launch(&self.rt, c, &cdir) {
+            Ok(l) => l,
+            Err(e) => {
+                let reason = e.reason();
+                if reason == "ErrImagePull" {
+                    self.container_event(&name, EventType::Normal, "Pulling", &format!("Pulling image \"{image}\"")).await;
+                }
+                self.container_event(&name, EventType::Warning, "Failed", &e.to_string()).await;
+                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {reason}")).await;
+                let st = self.containers.entry(name.clone()).or_default();
+                st.waiting = Some((reason.to_string(), e.status_message()));
+                st.image_backoff.step(now);
+                // Shown as ErrImagePull first, then ImagePullBackOff until the next attempt.
+                let flip = now + Duration::from_secs(2);
+                st.image_retry_at = Some(now + st.image_backoff.delay());
+                *wake = Some(wake.map_or(flip, |w| w.min(flip)));
+                return;
+            }
+        };
+        let sandbox_ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
+        let ns = self.ns();
+        let services = super::images_glue::visible_services(&self.rt, &self.pod, &ns);
+        let (config_maps, secrets) = super::images_glue::referenced_data(&self.rt, c, &ns).await;
+        let ctx = env::EnvContext {
+            pod: Some(&self.pod),
+            hostname: files::hostname(&self.pod),
+            pod_ip: sandbox_ip,
+            host_ip: self.rt.cfg.node_ip.clone(),
+            services,
+            config_maps,
+            secrets,
+        };
+        let container_env = match env::container_env(c, &ctx) {
+            Ok(e) => e,
+            Err(message) => {
+                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}")).await;
+                let st = self.containers.entry(name.clone()).or_default();
+                st.waiting = Some(("CreateContainerConfigError".into(), message));
+                let at = now + Duration::from_secs(10);
+                st.retry_at = Some(at);
+                *wake = Some(wake.map_or(at, |w| w.min(at)));
+                return;
+            }
+        };
+        let mut full_env = vec![
+            ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+            ("HOSTNAME".to_string(), files::hostname(&self.pod)),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        if c.tty.unwrap_or(false) {
+            full_env.push(("TERM".into(), "xterm".into()));
+        }
+        for (k, v) in launch.env.iter().chain(container_env.iter()) {
+            full_env.retain(|(x, _)| x != k);
+            full_env.push((k.clone(), v.clone()));
+        }
+        let argv = env::expand_all(&launch.argv(), &full_env);
+        let run_index = self.containers.get(&name).map(|s| s.base_restarts).unwrap_or(0) + self.runs_of(&name) as i32;
+        let stdin_fifo = if c.stdin.unwrap_or(false) {
+            let fifo = cdir.join("stdin");
+            if !fifo.exists() {
+                let _ = std::process::Command::new("mkfifo").arg(&fifo).status();
+            }
+            Some(fifo)
+        } else {
+            None
+        };
+        let req = StartRequest {
+            name: name.clone(),
+            argv,
+            env: full_env.clone(),
+            cwd: launch.working_dir.display().to_string(),
+            log: cdir.join(format!("{run_index}.log")),
+            stdin_fifo,
+        };
+        self.container_event(&name, EventType::Normal, "Pulled", &format!("Container image \"{image}\" already present on machine"))
+            .await;
+        match shim_client::start(&dir, req).await {
+            Ok(_pid) => {
+                let st = self.containers.entry(name.clone()).or_default();
+                st.waiting = None;
+                st.env = full_env;
+                self.container_event(&name, EventType::Normal, "Created", &format!("Created container {name}")).await;
+                self.container_event(&name, EventType::Normal, "Started", &format!("Started container {name}")).await;
+                if let Ok((version, processes)) = shim_client::state(&dir).await {
+                    self.shim_version = version;
+                    self.processes = processes;
+                }
+                self.rt.notify();
+            }
+            Err(e) => {
+                let message = format!("failed to start container \"{name}\": {e:#}");
+                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}")).await;
+                let st = self.containers.entry(name.clone()).or_default();
+                st.waiting = Some(("RunContainerError".into(), message));
+                st.restart_backoff.step(now);
+                let at = now + st.restart_backoff.delay();
+                st.retry_at = Some(at);
+                *wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
+    }
+
+    fn container_id(&self, p: &Process) -> String {
+        use sha2::Digest;
+        let sid = self.sandbox.as_ref().map(|s| s.id.as_str()).unwrap_or("");
+        let d = sha2::Sha256::digest(format!("{sid}/{}/{}/{}", p.name, p.pid, p.started_ms).as_bytes());
+        format!("podway://{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    fn status_view(&self, c: &Container) -> StatusView {
+        let st = self.containers.get(&c.name);
+        let instances = self
+            .processes
+            .iter()
+            .filter(|p| p.name == c.name)
+            .map(|p| Instance {
+                container_id: self.container_id(p),
+                started_at: rfc3339_ms(p.started_ms),
+                ended: p.exit.map(|e| Ended {
+                    code: e.code,
+                    signal: e.signal,
+                    finished_at: rfc3339_ms(e.finished_ms),
+                }),
+            })
+            .collect();
+        let (ready, started) = self.probe_state(c);
+        StatusView {
+            name: c.name.clone(),
+            image: c.image.clone().unwrap_or_default(),
+            instances,
+            base_restarts: st.map(|s| s.base_restarts).unwrap_or(0),
+            waiting: st.and_then(|s| s.waiting.clone()),
+            ready,
+            started,
+        }
+    }
+
+    /// Compute the status and write it if it changed; returns the phase.
+    async fn report_status(&mut self) -> String {
+        let (init, containers) = self.spec_containers();
+        let init_views: Vec<StatusView> = init.iter().map(|c| self.status_view(c)).collect();
+        let views: Vec<StatusView> = containers.iter().map(|c| self.status_view(c)).collect();
+        let old = serde_json::to_value(self.pod.status.clone().unwrap_or_default()).unwrap_or(json!({}));
+        let policy = self.restart_policy();
+        let now = now_rfc3339();
+        let ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
+        let facts = PodFacts {
+            old: &old,
+            restart_policy: &policy,
+            host_ip: &self.rt.cfg.node_ip,
+            pod_ip: &ip,
+            sandbox_ready: self.sandbox.is_some(),
+            now: &now,
+            start_time: &self.start_time,
+        };
+        let image_id = |image: &str| super::images_glue::image_id(image);
+        let new = status::pod_status(&facts, &init_views, &views, &image_id);
+        let phase = new["phase"].as_str().unwrap_or("Pending").to_string();
+        if self.last_status.as_ref() != Some(&new) {
+            let api: Api<Pod> = Api::namespaced(self.rt.client.clone(), &self.ns());
+            match api
+                .patch_status(&self.name(), &PatchParams::default(), &Patch::Merge(&json!({"status": new})))
+                .await
+            {
+                Ok(p) => {
+                    self.pod.status = p.status;
+                    self.last_status = Some(new);
+                }
+                Err(e) => tracing::debug!(pod = %self.name(), "writing pod status: {e}"),
+            }
+        }
+        phase
+    }
+
+    /// Share what the streams need (shim pid, log files, environments).
+    fn publish_view(&self) {
+        let (init, containers) = self.spec_containers();
+        let mut view = self.view.lock().expect("view lock");
+        view.shim_pid = self.sandbox.as_ref().map(|s| s.pid).unwrap_or(0);
+        view.ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
+        view.dir = self.dir();
+        for c in init.iter().chain(containers.iter()) {
+            let st = self.containers.get(&c.name);
+            let runs = self.runs_of(&c.name) as i32;
+            let base = st.map(|s| s.base_restarts).unwrap_or(0);
+            let latest = self.latest(&c.name);
+            let entry = view.containers.entry(c.name.clone()).or_default();
+            let running = latest.as_ref().is_some_and(|p| p.exit.is_none());
+            if entry.running != running || entry.log_index != base + runs - 1 {
+                entry.generation += 1;
+            }
+            entry.running = running;
+            entry.ever_started = runs > 0 || base > 0;
+            entry.log_index = (base + runs - 1).max(0);
+            entry.waiting_reason = st
+                .and_then(|s| s.waiting.as_ref().map(|w| w.0.clone()))
+                .unwrap_or_else(|| "ContainerCreating".into());
+            entry.stdin = c.stdin.unwrap_or(false);
+            if let Some(s) = st.filter(|s| !s.env.is_empty()) {
+                entry.env = s.env.clone();
+            }
+        }
+        drop(view);
+        self.rt.notify();
+    }
+
+    /// Stop every container (preStop hook, SIGTERM, SIGKILL after `grace`) and the sandbox.
+    async fn terminate(&mut self, grace: Duration) {
+        self.stop_probes();
+        let dir = self.dir();
+        if self.sandbox.is_none() {
+            if let Some(sb) = Sandbox::load(&dir).filter(|s| s.alive()) {
+                self.sandbox = Some(sb);
+            }
+        }
+        let Some(sb) = self.sandbox.clone() else { return };
+        if let Ok((_, processes)) = shim_client::state(&dir).await {
+            self.processes = processes;
+        }
+        let deadline = Instant::now() + grace;
+        let running: Vec<Process> = self.processes.iter().filter(|p| p.exit.is_none()).cloned().collect();
+        let (init, containers) = self.spec_containers();
+        for p in &running {
+            self.container_event(&p.name, EventType::Normal, "Killing", &format!("Stopping container {}", p.name))
+                .await;
+            if let Some(c) = containers.iter().chain(init.iter()).find(|c| c.name == p.name) {
+                super::hooks::pre_stop(&self.rt, &sb, c, &self.env_of(&c.name), deadline).await;
+            }
+            let _ = shim_client::signal(&dir, p.pid, 15).await;
+        }
+        loop {
+            let Ok((version, processes)) = shim_client::state(&dir).await else { break };
+            if processes.iter().all(|p| p.exit.is_some()) {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                for p in processes.iter().filter(|p| p.exit.is_none()) {
+                    let _ = shim_client::signal(&dir, p.pid, 9).await;
+                }
+                break;
+            }
+            let _ = shim_client::wait(&dir, version, left).await;
+        }
+        let setup = self.rt.cfg.sandbox.clone();
+        let _ = tokio::task::spawn_blocking(move || setup.destroy(&sb)).await;
+        self.sandbox = None;
+    }
+
+    fn env_of(&self, name: &str) -> Vec<(String, String)> {
+        self.containers.get(name).map(|s| s.env.clone()).unwrap_or_default()
+    }
+
+    /// The containers are stopped: remove the pod object, as kubelet does.
+    async fn finish_deletion(&self) {
+        let api: Api<Pod> = Api::namespaced(self.rt.client.clone(), &self.ns());
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: self.pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        if let Err(e) = api.delete(&self.name(), &params).await {
+            tracing::debug!(pod = %self.name(), "finishing deletion: {e}");
+        }
+    }
+
+    fn remove_files(&self) {
+        let _ = std::fs::remove_dir_all(self.dir());
+    }
+
+    // Probes: see super::probes.
+
+    fn refresh_probes(&mut self) {
+        super::probes::refresh(self);
+    }
+
+    fn stop_probes(&mut self) {
+        for st in self.containers.values_mut() {
+            st.probes = None;
+        }
+    }
+
+    fn probe_state(&self, c: &Container) -> (bool, bool) {
+        match self.containers.get(&c.name).and_then(|s| s.probes.as_ref()) {
+            Some(p) => p.ready_started(),
+            None => (true, true),
+        }
+    }
+
+    fn probe_changes(&self) -> futures::future::BoxFuture<'static, ()> {
+        super::probes::changes(self.containers.values().filter_map(|s| s.probes.as_ref()))
+    }
+}
