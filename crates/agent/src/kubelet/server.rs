@@ -112,11 +112,7 @@ enum Route {
 
 /// The route of `path`; the kubelet's forms with a pod UID segment are accepted too.
 fn route(path: &str) -> Option<Route> {
-    let parts: Vec<String> = path
-        .trim_start_matches('/')
-        .split('/')
-        .map(|s| percent_decode(s))
-        .collect();
+    let parts: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
     let p: Vec<&str> = parts.iter().map(String::as_str).collect();
     let own = |s: &str| s.to_string();
     match p.as_slice() {
