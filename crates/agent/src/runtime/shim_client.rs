@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::sandbox::shim::{Process, Reply, Request, StartRequest, SOCKET};
+use crate::sandbox::shim::{Process, Reply, Request, StartRequest};
+use crate::sandbox::shim::socket_path;
 
 /// Send one request and read the reply, giving up after `timeout`.
 pub async fn call(dir: &Path, req: &Request, timeout: Duration) -> Result<Reply> {
-    let socket = dir.join(SOCKET);
+    let socket = socket_path(dir);
     let work = async {
         let mut conn = tokio::net::UnixStream::connect(&socket)
             .await

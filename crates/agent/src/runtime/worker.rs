@@ -49,6 +49,9 @@ pub struct Worker {
     pub(super) start_time: String,
     /// The pod ended for good (Succeeded or Failed): nothing more runs.
     pub(super) finished: bool,
+    /// Probe workers report here.
+    pub(super) probe_tx: tokio::sync::mpsc::UnboundedSender<crate::probe::ProbeUpdate>,
+    probe_rx: tokio::sync::mpsc::UnboundedReceiver<crate::probe::ProbeUpdate>,
 }
 
 fn rfc3339_ms(ms: u64) -> String {
@@ -79,6 +82,7 @@ impl Worker {
             .and_then(|s| s.start_time.as_ref())
             .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_else(now_rfc3339);
+        let (probe_tx, probe_rx) = tokio::sync::mpsc::unbounded_channel();
         Worker {
             rt,
             pod,
@@ -90,6 +94,8 @@ impl Worker {
             last_status: None,
             start_time,
             finished: false,
+            probe_tx,
+            probe_rx,
         }
     }
 
@@ -163,7 +169,7 @@ impl Worker {
             let dir = self.dir();
             let version = self.shim_version;
             let has_sandbox = self.sandbox.is_some() && !self.finished;
-            let probe_change = self.probe_changes();
+            let mut probe_update = None;
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
                 _ = async {
@@ -174,7 +180,14 @@ impl Worker {
                     }
                 } => {}
                 _ = tokio::time::sleep(next.unwrap_or(Duration::from_secs(60))) => {}
-                _ = probe_change => {}
+                u = self.probe_rx.recv() => probe_update = u,
+            }
+            if let Some(u) = probe_update {
+                super::probes::handle(&self, u).await;
+                // Take every other pending update too: one status pass covers them all.
+                while let Ok(u) = self.probe_rx.try_recv() {
+                    super::probes::handle(&self, u).await;
+                }
             }
         }
     }
@@ -247,7 +260,7 @@ impl Worker {
                 }
             }
         }
-        self.refresh_probes();
+        super::probes::refresh(self).await;
         let phase = self.report_status().await;
         if phase == "Succeeded" || phase == "Failed" {
             // Like kubelet, a pod that ended for good gives back its sandbox (and address).
@@ -646,8 +659,16 @@ impl Worker {
 
     // Probes: see super::probes.
 
-    fn refresh_probes(&mut self) {
-        super::probes::refresh(self);
+    pub(super) fn dir_path(&self) -> std::path::PathBuf {
+        self.dir()
+    }
+
+    pub(super) async fn probe_kill(&self, container: &str, message: &str) {
+        self.container_event(container, EventType::Normal, "Killing", message).await;
+    }
+
+    pub(super) async fn container_event_pub(&self, c: &str, type_: EventType, reason: &str, message: &str) {
+        self.container_event(c, type_, reason, message).await;
     }
 
     fn stop_probes(&mut self) {
@@ -663,7 +684,4 @@ impl Worker {
         }
     }
 
-    fn probe_changes(&self) -> futures::future::BoxFuture<'static, ()> {
-        super::probes::changes(self.containers.values().filter_map(|s| s.probes.as_ref()))
-    }
 }

@@ -8,7 +8,6 @@
 //! ```text
 //! <state-dir>/pods/<namespace>_<pod>_<uid>/
 //!     sandbox.json        shim pid and start time, pod IP
-//!     shim.sock           the shim's control socket
 //!     etc/resolv.conf     bind-mounted over /etc/resolv.conf inside the pod
 //!     etc/hosts, etc/hostname
 //!     <container>/<restartCount>.log
@@ -222,6 +221,7 @@ impl SandboxSetup {
         }
         reap_exited_shims();
         let _ = std::fs::remove_file(sandbox.dir.join(RECORD));
+        let _ = std::fs::remove_file(shim::socket_path(&sandbox.dir));
         del
     }
 }

@@ -4,7 +4,7 @@
 //! The agent starts it through `unshare --net --uts --ipc --mount`, so the shim lives in fresh
 //! namespaces; it sets the hostname, bind-mounts the pod's `/etc/resolv.conf`, `/etc/hosts` and
 //! `/etc/hostname`, detaches from the agent (new session, child subreaper) and then serves a tiny
-//! line-oriented JSON protocol on `<pod dir>/shim.sock`: start a container, signal one, report
+//! line-oriented JSON protocol on a unix socket ([`socket_path`]): start a container, signal one, report
 //! the containers' states, wait for a change, exit. Because the shim — not the agent — is the
 //! containers' parent, an agent can die and come back without touching a running pod: it
 //! reconnects to the socket and reads the same state, exit codes included.
@@ -25,8 +25,15 @@ use anyhow::{Context, Result};
 use rustix::process::{Pid, Signal, WaitOptions};
 use serde::{Deserialize, Serialize};
 
-/// The socket the shim serves, inside the pod's directory.
-pub const SOCKET: &str = "shim.sock";
+/// Where a pod's shim listens. Unix socket paths are limited to 108 bytes and pod directories
+/// are long (`<state>/pods/<ns>_<name>_<uid>`), so the socket lives under `/run/podway`, named
+/// by a digest of the pod directory.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    let name: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
+    PathBuf::from("/run/podway").join(format!("{name}.sock"))
+}
 
 /// How to start one container instance.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -180,7 +187,10 @@ pub fn run(args: &ShimArgs) -> Result<()> {
     set_up_namespaces(args)?;
     let _ = rustix::process::setsid();
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).context("becoming a child subreaper")?;
-    let socket = args.dir.join(SOCKET);
+    let socket = socket_path(&args.dir);
+    if let Some(parent) = socket.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).with_context(|| format!("listening on {}", socket.display()))?;
     let shared: Shared = Arc::default();
@@ -408,7 +418,7 @@ fn spawn(start: &StartRequest) -> Result<i32> {
 
 /// The agent's side of the protocol: one request, one reply, over a fresh connection.
 pub fn call(dir: &Path, req: &Request, timeout: Duration) -> Result<Reply> {
-    let socket = dir.join(SOCKET);
+    let socket = socket_path(dir);
     let conn = UnixStream::connect(&socket).with_context(|| format!("connecting to {}", socket.display()))?;
     conn.set_read_timeout(Some(timeout))?;
     let mut w = conn.try_clone()?;
