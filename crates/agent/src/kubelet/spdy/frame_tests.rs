@@ -1,4 +1,5 @@
 //! Tests of the SPDY frame codec (beside frame.rs to keep that file short).
+
 use super::*;
 
 fn pf_headers(kind: &str) -> Headers {
