@@ -261,6 +261,9 @@ impl Worker {
             }
         }
         super::probes::refresh(self).await;
+        // The streams must know a run before the API says it happened (`kubectl run -i`
+        // reads the logs the moment the pod is Succeeded).
+        self.publish_view();
         let phase = self.report_status().await;
         if phase == "Succeeded" || phase == "Failed" {
             // Like kubelet, a pod that ended for good gives back its sandbox (and address).

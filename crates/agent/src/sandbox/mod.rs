@@ -285,11 +285,13 @@ pub fn kill_pods_under(root: &Path) -> usize {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let is_shim = args.iter().any(|a| a == "pod-shim");
-        let ours = args
+        let dir = args
             .windows(2)
-            .any(|w| w[0] == "--dir" && w[1].starts_with(&root));
-        if is_shim && ours {
+            .find(|w| w[0] == "--dir" && w[1].starts_with(&root))
+            .map(|w| PathBuf::from(&w[1]));
+        if let (true, Some(dir)) = (is_shim, dir) {
             kill_namespace_processes(pid);
+            let _ = std::fs::remove_file(shim::socket_path(&dir));
             killed += 1;
         }
     }
