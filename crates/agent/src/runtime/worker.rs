@@ -464,16 +464,20 @@ impl Worker {
         self.container_event(&name, EventType::Normal, "Pulled", &format!("Container image \"{image}\" already present on machine"))
             .await;
         match shim_client::start(&dir, req).await {
-            Ok(_pid) => {
+            Ok(pid) => {
                 let st = self.containers.entry(name.clone()).or_default();
                 st.waiting = None;
                 st.env = full_env;
+                // Report the run as started, as kubelet does after a successful start, even if
+                // it already ended: the next pass (the shim's version moved) sees the exit.
+                self.processes.push(Process {
+                    name: name.clone(),
+                    pid,
+                    started_ms: now_ms(),
+                    exit: None,
+                });
                 self.container_event(&name, EventType::Normal, "Created", &format!("Created container {name}")).await;
                 self.container_event(&name, EventType::Normal, "Started", &format!("Started container {name}")).await;
-                if let Ok((version, processes)) = shim_client::state(&dir).await {
-                    self.shim_version = version;
-                    self.processes = processes;
-                }
                 self.rt.notify();
             }
             Err(e) => {
@@ -492,7 +496,7 @@ impl Worker {
     fn container_id(&self, p: &Process) -> String {
         use sha2::Digest;
         let sid = self.sandbox.as_ref().map(|s| s.id.as_str()).unwrap_or("");
-        let d = sha2::Sha256::digest(format!("{sid}/{}/{}/{}", p.name, p.pid, p.started_ms).as_bytes());
+        let d = sha2::Sha256::digest(format!("{sid}/{}/{}", p.name, p.pid).as_bytes());
         format!("podway://{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 
