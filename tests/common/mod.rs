@@ -285,8 +285,16 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Stop podway, then `podway down`: after a crash (or a failed test) that removes the pods
+    /// and the node network the cluster left behind.
     fn drop(&mut self) {
         self.stop();
+        let _ = Command::new(podway_bin())
+            .arg("down")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .stdout(Stdio::null())
+            .status();
     }
 }
 

@@ -1,0 +1,439 @@
+//! Pods run: sandboxes with their own IP and hostname on real node namespaces, containers as
+//! processes, the tutorials' images, logs/exec/attach/port-forward through the API server,
+//! probes, restarts, agent restarts that adopt running pods, and nothing left afterwards.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::seeds::NGINX_DEPLOYMENT;
+use common::{eventually, text, Cluster, Layout};
+
+/// Pods of `selector` once `n` of them are Running with an IP: (name, ip, node) each.
+fn running_pods(c: &Cluster, selector: &str, n: usize) -> Vec<(String, String, String)> {
+    eventually(60, &format!("{n} pods of {selector} Running"), || {
+        let out = c.ok(&[
+            "get",
+            "pods",
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.podIP} {.spec.nodeName} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ]);
+        let pods: Vec<(String, String, String)> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() == 4 && f[1] == "Running")
+            .map(|f| (f[0].to_string(), f[2].to_string(), f[3].to_string()))
+            .collect();
+        (pods.len() == n && out.lines().count() == n).then_some(pods)
+    })
+}
+
+/// Whether `ip` lies in `cidr` (a /16).
+fn in_range(ip: &str, cidr: &str) -> bool {
+    let prefix: Vec<&str> = cidr.split('.').take(2).collect();
+    ip.split('.').take(2).collect::<Vec<_>>() == prefix
+}
+
+/// `podway node ssh NODE -- ARGS` output (stdout), and whether it succeeded.
+fn in_node(c: &Cluster, node: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["node", "ssh", node, "--"];
+    all.extend_from_slice(args);
+    let out = c.podway(&all);
+    (out.status.success(), text(&out.stdout))
+}
+
+/// Processes whose command line has every one of `words`.
+fn pids_with(words: &[&str]) -> Vec<u32> {
+    let mut found = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd.split(|b| *b == 0).map(|a| text(a)).collect();
+        if words.iter().all(|w| args.iter().any(|a| a.contains(w))) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The shim of `pod` in this cluster, and its children (the containers).
+fn pod_processes(c: &Cluster, pod: &str) -> (u32, Vec<u32>) {
+    let data = c.data_dir().display().to_string();
+    let shims = pids_with(&["pod-shim", &data, &format!("_{pod}_")]);
+    assert_eq!(shims.len(), 1, "one shim for {pod}: {shims:?}");
+    let children = text(
+        &Command::new("pgrep")
+            .args(["-P", &shims[0].to_string()])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    (
+        shims[0],
+        children.split_whitespace().map(|p| p.parse().unwrap()).collect(),
+    )
+}
+
+fn leftover_processes(c: &Cluster) -> Vec<u32> {
+    pids_with(&[&c.data_dir().display().to_string()])
+}
+
+#[test]
+fn seed_000_nginx_pods_run_with_own_ips_reachable_only_inside_the_cluster() {
+    let (mut c, layout) = Cluster::start_nodes(1);
+    c.apply(NGINX_DEPLOYMENT);
+    let pods = running_pods(&c, "app=nginx", 3);
+    let mut ips: Vec<&str> = pods.iter().map(|p| p.1.as_str()).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "each pod has its own IP: {pods:?}");
+    for (_, ip, _) in &pods {
+        assert!(in_range(ip, &layout.pod_cidr), "{ip} in {}", layout.pod_cidr);
+    }
+    let wide = c.ok(&["get", "pods", "-o", "wide"]);
+    let node = format!("{}-control-plane", layout.name);
+    assert_eq!(wide.matches(&node).count(), 3, "{wide}");
+
+    // From the host a pod IP does not answer, at once: the pod range is blackholed.
+    let started = Instant::now();
+    let host = Command::new("curl")
+        .args(["-s", "-m", "5", &format!("http://{}/", pods[0].1)])
+        .output()
+        .unwrap();
+    assert!(!host.status.success(), "the host must not reach a pod IP");
+    assert!(started.elapsed() < Duration::from_secs(4), "fails fast, not by timeout");
+
+    // Inside a node it answers with nginx's page; each pod has its own hostname.
+    for (name, ip, _) in &pods {
+        let (ok, page) = in_node(&c, &node, &["curl", "-s", "-m", "5", &format!("http://{ip}/")]);
+        assert!(ok && page.contains("Welcome to nginx!"), "{page}");
+        assert_eq!(c.ok(&["exec", name, "--", "hostname"]).trim(), name);
+    }
+    let resolv = c.ok(&["exec", &pods[0].0, "--", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    assert!(
+        resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+        "{resolv}"
+    );
+    assert!(resolv.contains("options ndots:5"), "{resolv}");
+    let hosts = c.ok(&["exec", &pods[0].0, "--", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{}\t{}", pods[0].1, pods[0].0)), "{hosts}");
+
+    c.stop();
+    assert_eq!(
+        leftover_processes(&c),
+        Vec::<u32>::new(),
+        "no pod process outlives the cluster"
+    );
+}
+
+#[test]
+fn hname_pods_answer_their_own_names_and_reach_each_other_across_nodes() {
+    let (c, layout) = Cluster::start_nodes(3);
+    c.ok(&["create", "deployment", "hname", "--image=sysnet4admin/echo-hname"]);
+    c.ok(&["scale", "deployment", "hname", "--replicas=3"]);
+    let pods = running_pods(&c, "app=hname", 3);
+    let mut nodes: Vec<&str> = pods.iter().map(|p| p.2.as_str()).collect();
+    nodes.sort();
+    nodes.dedup();
+    assert!(nodes.len() >= 2, "spread over the nodes: {pods:?}");
+    let node = format!("{}-control-plane", layout.name);
+    for (name, ip, _) in &pods {
+        let (ok, body) = in_node(&c, &node, &["curl", "-s", "-m", "5", &format!("http://{ip}/")]);
+        assert!(ok, "curl {ip}");
+        assert_eq!(body.trim(), name);
+    }
+    // A pod on one node reaches a pod on another.
+    let (a, b) = pods
+        .iter()
+        .flat_map(|a| pods.iter().map(move |b| (a, b)))
+        .find(|(a, b)| a.2 != b.2)
+        .unwrap();
+    let got = c.ok(&["exec", &a.0, "--", "wget", "-qO-", &format!("http://{}/", b.1)]);
+    assert_eq!(got.trim(), b.0);
+}
+
+#[test]
+fn logs_exec_attach_and_port_forward_go_through_the_api_server() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    c.ok(&["create", "deployment", "web", "--image=nginx"]);
+    let pods = running_pods(&c, "app=web", 1);
+    let (pod, ip, _) = &pods[0];
+
+    // exec: the pod's hostname; stdin; exit codes.
+    assert_eq!(c.ok(&["exec", pod, "--", "hostname"]).trim(), pod.as_str());
+    let echoed = c.kubectl_stdin(&["exec", "-i", pod, "--", "cat"], Some("hello stdin\n"));
+    assert_eq!(text(&echoed.stdout), "hello stdin\n");
+    let failed = c.kubectl(&["exec", pod, "--", "sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3));
+    assert!(text(&failed.stderr).contains("command terminated with exit code 3"));
+
+    // exec -it with a shell, on a terminal (script gives kubectl one).
+    let shell = Command::new("script")
+        .args(["-qec", &format!("kubectl exec -it {pod} -- sh"), "/dev/null"])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.home())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = shell.stdin.as_ref().unwrap();
+        stdin.write_all(b"echo answer=$((6*7)) $(hostname)\nexit\n").unwrap();
+    }
+    let out = shell.wait_with_output().unwrap();
+    assert!(
+        text(&out.stdout).contains(&format!("answer=42 {pod}")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // logs: nginx's access log shows a request made from inside the pod.
+    c.ok(&[
+        "exec",
+        pod,
+        "--",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "http://localhost/logged-path",
+    ]);
+    let logs = c.ok(&["logs", pod]);
+    assert!(logs.contains("GET /logged-path"), "{logs}");
+    assert!(c.ok(&["logs", pod, "--tail=1"]).lines().count() == 1);
+
+    // logs -f follows a container until it ends.
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: counter\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'echo one; sleep 1; echo two']\n",
+    );
+    eventually(30, "counter started", || {
+        let phase = c.ok(&["get", "pod", "counter", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Running" || phase == "Succeeded").then_some(())
+    });
+    assert_eq!(c.ok(&["logs", "-f", "counter"]), "one\ntwo\n");
+
+    // port-forward: curl through the forwarded local port.
+    let mut pf = Command::new("kubectl")
+        .args(["port-forward", pod, ":80"])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.home())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut lines = BufReader::new(pf.stdout.take().unwrap());
+    lines.read_line(&mut first).unwrap();
+    // Keep reading: kubectl dies of a closed pipe when it reports the next connection.
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    let port = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no forwarding line: {first}"))
+        .to_string();
+    let page = Command::new("curl")
+        .args(["-s", "-m", "10", &format!("http://127.0.0.1:{port}/")])
+        .output()
+        .unwrap();
+    let _ = pf.kill();
+    let _ = pf.wait();
+    assert!(
+        text(&page.stdout).contains("Welcome to nginx!"),
+        "{}",
+        text(&page.stdout)
+    );
+
+    // kubectl run -it --rm: attach to a busybox pod that fetches the nginx pod's page.
+    let run = Command::new("script")
+        .args([
+            "-qec",
+            &format!("kubectl run -it --rm --image=busybox fetch -- wget -qO- http://{ip}/"),
+            "/dev/null",
+        ])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.home())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = text(&run.stdout);
+    assert!(out.contains("Welcome to nginx!"), "{out}");
+    assert!(out.contains("pod \"fetch\" deleted"), "{out}");
+}
+
+#[test]
+fn an_unknown_image_backs_off_and_says_how_to_map_it() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    c.ok(&[
+        "create",
+        "deployment",
+        "mystery",
+        "--image=example.com/team/mystery:2.1",
+    ]);
+    let status = eventually(30, "image pull failure", || {
+        let out = c.ok(&["get", "pods", "-l", "app=mystery"]);
+        (out.contains("ErrImagePull") || out.contains("ImagePullBackOff")).then_some(out)
+    });
+    assert!(status.contains("0/1"), "{status}");
+    let described = eventually(30, "the pull failure event", || {
+        let d = c.ok(&["describe", "pods", "-l", "app=mystery"]);
+        d.contains("images.yaml").then_some(d)
+    });
+    assert!(
+        described.contains("Failed to pull image \"example.com/team/mystery:2.1\""),
+        "{described}"
+    );
+    // The pod keeps the image as written.
+    let image = c.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=mystery",
+        "-o",
+        "jsonpath={.items[0].spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "example.com/team/mystery:2.1");
+}
+
+#[test]
+fn a_failing_readiness_probe_keeps_the_pod_out_of_its_endpoints_until_it_passes() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    // The probe passes once the pod's own /etc/hosts (a file of its sandbox) says "ready".
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: gated\n  labels: {app: gated}\nspec:\n  containers:\n  - name: web\n    image: nginx\n    readinessProbe:\n      exec:\n        command: [grep, -q, ready, /etc/hosts]\n      periodSeconds: 1\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: gated\nspec:\n  selector: {app: gated}\n  ports: [{port: 80}]\n",
+    );
+    let pods = running_pods(&c, "app=gated", 1);
+    let ip = &pods[0].1;
+    let unready = eventually(30, "the probe to have failed", || {
+        let d = c.ok(&["describe", "pod", "gated"]);
+        d.contains("Readiness probe failed").then_some(d)
+    });
+    assert!(unready.contains("Ready ") && unready.contains("False"), "{unready}");
+    let ep = c.ok(&["get", "ep", "gated", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]);
+    assert!(!ep.contains(ip.as_str()), "not ready, not an endpoint: {ep}");
+    c.ok(&["exec", "gated", "--", "sh", "-c", "echo '# ready' >> /etc/hosts"]);
+    eventually(30, "the pod IP in the endpoints", || {
+        let ep = c.ok(&["get", "ep", "gated"]);
+        ep.contains(&format!("{ip}:80")).then_some(())
+    });
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            "gated",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].ready}"
+        ]),
+        "true"
+    );
+}
+
+#[test]
+fn agents_adopt_running_pods_and_pods_restart_and_get_replaced() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&[
+        "create",
+        "deployment",
+        "hname",
+        "--image=sysnet4admin/echo-hname",
+        "--replicas=2",
+    ]);
+    let pods = running_pods(&c, "app=hname", 2);
+    let (pod, ip, _) = pods[0].clone();
+    let (shim, containers) = pod_processes(&c, &pod);
+    assert!(!containers.is_empty());
+
+    // Kill the node's agent: the supervisor starts a new one, which adopts the pods.
+    let node = format!("{}-control-plane", layout.name);
+    let data = c.data_dir().display().to_string();
+    let agents = pids_with(&["agent", &node, &data]);
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    Command::new("kill")
+        .args(["-9", &agents[0].to_string()])
+        .status()
+        .unwrap();
+    eventually(30, "a new agent", || {
+        let now = pids_with(&["agent", &node, &data]);
+        (now.len() == 1 && now[0] != agents[0]).then_some(())
+    });
+    // The new agent works (it runs a new pod) ...
+    c.ok(&["scale", "deployment", "hname", "--replicas=3"]);
+    running_pods(&c, "app=hname", 3);
+    // ... and left the old ones alone: same processes, same IP, no restart.
+    assert_eq!(pod_processes(&c, &pod), (shim, containers.clone()));
+    assert_eq!(c.ok(&["get", "pod", &pod, "-o", "jsonpath={.status.podIP}"]), ip);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "pod",
+            &pod,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount}"
+        ]),
+        "0"
+    );
+
+    // Kill the pod's process: restartPolicy Always starts it again.
+    Command::new("kill")
+        .args(["-9", &containers[0].to_string()])
+        .status()
+        .unwrap();
+    eventually(30, "restartCount 1 and running", || {
+        let out = c.ok(&[
+            "get",
+            "pod",
+            &pod,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.running.startedAt}",
+        ]);
+        (out.starts_with("1 ") && out.len() > 2).then_some(())
+    });
+    let last = c.ok(&[
+        "get",
+        "pod",
+        &pod,
+        "-o",
+        "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+    ]);
+    assert_eq!(last, "137");
+
+    // Delete a pod: its replacement has a new IP.
+    c.ok(&["delete", "pod", &pod]);
+    let after = running_pods(&c, "app=hname", 3);
+    assert!(after.iter().all(|p| p.0 != pod), "{after:?}");
+    let fresh = after.iter().find(|p| !pods.iter().any(|o| o.0 == p.0) && p.1 != ip);
+    assert!(fresh.is_some(), "a replacement with a new IP: {after:?}");
+}
+
+#[test]
+fn stopping_the_cluster_leaves_no_pod_process_socket_or_namespace() {
+    let (mut c, layout): (Cluster, Layout) = Cluster::start_nodes(2);
+    c.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=3"]);
+    running_pods(&c, "app=web", 3);
+    let data = c.data_dir();
+    let mut sockets = vec![];
+    for node in std::fs::read_dir(data.join("nodes")).unwrap().flatten() {
+        for pod in std::fs::read_dir(node.path().join("pods")).unwrap().flatten() {
+            sockets.push(podway_agent::sandbox::shim::socket_path(&pod.path()));
+        }
+    }
+    assert_eq!(sockets.len(), 3);
+    assert!(sockets.iter().all(|s| s.exists()), "{sockets:?}");
+    c.stop();
+    assert!(sockets.iter().all(|s| !s.exists()), "{sockets:?}");
+    assert_eq!(leftover_processes(&c), Vec::<u32>::new());
+    let netns = text(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout);
+    assert!(!netns.contains(&format!("-{}-", layout.name)), "{netns}");
+    let shims_left = pids_with(&["pod-shim", &data.display().to_string()]);
+    assert!(shims_left.is_empty());
+}
