@@ -99,9 +99,10 @@ fn nodes_register_ready_take_pods_and_are_removed_on_stop() {
         placed.contains(&control_plane) && placed.contains(&worker),
         "spread over both nodes: {placed}"
     );
-    let pod = c.ok(&["get", "pods", "-o", "jsonpath={.items[0].metadata.name}"]);
-    let err = c.fails(&["logs", &pod]);
-    assert!(err.contains("is waiting to start: ContainerCreating"), "{err}");
+    eventually(60, "4 pods Running", || {
+        let out = c.ok(&["get", "pods", "-o", "jsonpath={range .items[*]}{.status.phase} {end}"]);
+        (out.matches("Running").count() == 4).then_some(())
+    });
     let out = c.ok(&["delete", "deployment", "web", "--cascade=foreground", "--timeout=60s"]);
     assert!(out.contains("deleted"), "{out}");
     eventually(30, "the pods to be gone", || {
