@@ -36,14 +36,20 @@ fn quickstart_blocks() -> Vec<String> {
 fn every_quickstart_block_runs_as_written() {
     let blocks = quickstart_blocks();
     assert!(blocks.len() >= 4, "found {} blocks", blocks.len());
-    let c = Cluster::start();
+    // A cluster with a node, so the pods of the quickstart run; `podway` on the PATH and its
+    // data directory in the environment, as for a user after `make up`.
+    let (c, _layout) = Cluster::start_nodes(1);
     let work = tempfile::tempdir().unwrap();
+    let bin_dir = common::podway_bin().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     for block in blocks {
         let out = std::process::Command::new("bash")
             .args(["-euo", "pipefail", "-c", &block])
             .current_dir(work.path())
             .env("HOME", c.home())
             .env("KUBECONFIG", c.kubeconfig())
+            .env("PATH", &path)
+            .env("PODWAY_DATA_DIR", c.data_dir())
             .output()
             .unwrap();
         assert!(
