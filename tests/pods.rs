@@ -437,3 +437,156 @@ fn stopping_the_cluster_leaves_no_pod_process_socket_or_namespace() {
     let shims_left = pids_with(&["pod-shim", &data.display().to_string()]);
     assert!(shims_left.is_empty());
 }
+
+#[test]
+fn containers_get_kubelets_environment_share_localhost_and_run_init_containers_first() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    c.apply(
+        r#"apiVersion: v1
+kind: Service
+metadata:
+  name: my-backend
+spec:
+  selector: {app: none}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  greeting: hello
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: duo
+  labels: {tier: web}
+spec:
+  initContainers:
+  - name: prepare
+    image: busybox
+    command: [sh, -c, 'echo prepared']
+  containers:
+  - name: web
+    image: nginx
+  - name: side
+    image: busybox
+    command: [sh, -c, 'sleep 3600']
+    workingDir: /etc
+    env:
+    - {name: MY_POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: MY_NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+    - {name: MY_TIER, valueFrom: {fieldRef: {fieldPath: "metadata.labels['tier']"}}}
+    - {name: GREETING, valueFrom: {configMapKeyRef: {name: settings, key: greeting}}}
+    - {name: URL, value: "http://$(MY_POD_IP):80"}
+"#,
+    );
+    let pods = running_pods(&c, "tier=web", 1);
+    let (_, ip, node) = &pods[0];
+    let env = c.ok(&["exec", "duo", "-c", "side", "--", "env"]);
+    for want in [
+        format!("MY_POD_IP={ip}"),
+        format!("MY_NODE={node}"),
+        "MY_TIER=web".to_string(),
+        "GREETING=hello".to_string(),
+        format!("URL=http://{ip}:80"),
+        "KUBERNETES_SERVICE_HOST=10.96.0.1".to_string(),
+        "KUBERNETES_SERVICE_PORT=443".to_string(),
+        "MY_BACKEND_SERVICE_PORT_HTTP=8080".to_string(),
+        "HOSTNAME=duo".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing from:\n{env}");
+    }
+    assert_eq!(c.ok(&["exec", "duo", "-c", "side", "--", "pwd"]).trim(), "/etc");
+    // Containers of a pod share its network: the sidecar reaches nginx on localhost.
+    let page = c.ok(&["exec", "duo", "-c", "side", "--", "wget", "-qO-", "http://localhost/"]);
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    // The init container ran to completion first.
+    assert_eq!(c.ok(&["logs", "duo", "-c", "prepare"]), "prepared\n");
+    let init = c.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-o",
+        "jsonpath={.status.initContainerStatuses[0].state.terminated.reason}",
+    ]);
+    assert_eq!(init, "Completed");
+    let ready = c.ok(&[
+        "get",
+        "pod",
+        "duo",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert_eq!(ready, "True");
+}
+
+#[test]
+fn crashing_containers_back_off_and_failed_liveness_probes_restart_them() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    c.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'echo attempt; exit 2']
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: unhealthy
+spec:
+  containers:
+  - name: web
+    image: nginx
+    livenessProbe:
+      exec:
+        command: [grep, -q, alive, /etc/hosts]
+      periodSeconds: 1
+      failureThreshold: 1
+"#,
+    );
+    let row = eventually(60, "CrashLoopBackOff", || {
+        let out = c.ok(&["get", "pod", "crasher"]);
+        out.contains("CrashLoopBackOff").then_some(out)
+    });
+    assert!(row.contains("0/1"), "{row}");
+    let last = c.ok(&[
+        "get",
+        "pod",
+        "crasher",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+    ]);
+    assert_eq!(last, "2");
+    assert_eq!(c.ok(&["logs", "crasher", "--previous"]), "attempt\n");
+    let described = c.ok(&["describe", "pod", "crasher"]);
+    assert!(
+        described.contains("Back-off restarting failed container c in pod crasher_default"),
+        "{described}"
+    );
+
+    // The liveness probe fails (no "alive" in the pod's hosts file): the container is killed
+    // and started again, and the event says why.
+    eventually(60, "a liveness restart", || {
+        let n = c.ok(&[
+            "get",
+            "pod",
+            "unhealthy",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount}",
+        ]);
+        (n != "0" && !n.is_empty()).then_some(())
+    });
+    let described = c.ok(&["describe", "pod", "unhealthy"]);
+    assert!(described.contains("Liveness probe failed"), "{described}");
+    assert!(
+        described.contains("Container web failed liveness probe, will be restarted"),
+        "{described}"
+    );
+}

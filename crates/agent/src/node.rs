@@ -126,7 +126,12 @@ fn now_rfc3339() -> String {
 }
 
 /// Register the node (create, or update if it exists).
-pub async fn register(client: &kube::Client, id: &NodeIdentity, host: &HostFacts, kubelet_port: u16) -> anyhow::Result<()> {
+pub async fn register(
+    client: &kube::Client,
+    id: &NodeIdentity,
+    host: &HostFacts,
+    kubelet_port: u16,
+) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut desired = node_object(id, host, &now_rfc3339());
     desired["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] = json!(kubelet_port);
@@ -176,7 +181,12 @@ pub async fn renew_lease(client: &kube::Client, id: &NodeIdentity) -> anyhow::Re
 }
 
 /// Post the node's status again if its Ready condition is not True.
-async fn restore_ready(client: &kube::Client, id: &NodeIdentity, host: &HostFacts, kubelet_port: u16) -> anyhow::Result<()> {
+async fn restore_ready(
+    client: &kube::Client,
+    id: &NodeIdentity,
+    host: &HostFacts,
+    kubelet_port: u16,
+) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     let node = nodes.get(&id.name).await?;
     let ready = node
@@ -215,7 +225,11 @@ async fn cluster_dns(client: &kube::Client) -> String {
     let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "kube-system");
     for _ in 0..50 {
         if let Ok(Some(svc)) = api.get_opt("kube-dns").await {
-            if let Some(ip) = svc.spec.and_then(|s| s.cluster_ip).filter(|ip| !ip.is_empty() && ip != "None") {
+            if let Some(ip) = svc
+                .spec
+                .and_then(|s| s.cluster_ip)
+                .filter(|ip| !ip.is_empty() && ip != "None")
+            {
                 return ip;
             }
         }

@@ -33,7 +33,13 @@ pub fn service_variables(svc: &Service) -> Vec<(String, String)> {
     if ip.is_empty() || ip == "None" {
         return vec![];
     }
-    let name = svc.metadata.name.clone().unwrap_or_default().to_uppercase().replace('-', "_");
+    let name = svc
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_default()
+        .to_uppercase()
+        .replace('-', "_");
     let ports = spec.ports.clone().unwrap_or_default();
     let Some(first) = ports.first() else { return vec![] };
     let mut out = vec![
@@ -142,7 +148,12 @@ pub fn container_env(c: &Container, ctx: &EnvContext) -> Result<Vec<(String, Str
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         let (kind, name, optional, source) = if let Some(r) = &from.config_map_ref {
-            ("configmap", r.name.clone(), r.optional.unwrap_or(false), &ctx.config_maps)
+            (
+                "configmap",
+                r.name.clone(),
+                r.optional.unwrap_or(false),
+                &ctx.config_maps,
+            )
         } else if let Some(r) = &from.secret_ref {
             ("secret", r.name.clone(), r.optional.unwrap_or(false), &ctx.secrets)
         } else {
@@ -280,7 +291,10 @@ mod tests {
             {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}
         ]}))
         .unwrap();
-        assert_eq!(container_env(&c, &EnvContext::default()).unwrap_err(), "configmap \"cfg\" not found");
+        assert_eq!(
+            container_env(&c, &EnvContext::default()).unwrap_err(),
+            "configmap \"cfg\" not found"
+        );
         let c: Container = serde_json::from_value(json!({"name": "c", "envFrom": [
             {"configMapRef": {"name": "cfg", "optional": true}}
         ]}))

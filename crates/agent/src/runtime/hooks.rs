@@ -9,13 +9,22 @@ use super::Runtime;
 use crate::sandbox::Sandbox;
 
 /// Run the container's `preStop` hook, giving up at `deadline` (the grace period).
-pub async fn pre_stop(rt: &Runtime, sandbox: &Sandbox, c: &Container, env: &[(String, String)], deadline: Instant) {
-    let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else { return };
+pub async fn pre_stop(
+    rt: &Runtime,
+    sandbox: &Sandbox,
+    c: &Container,
+    env: &[(String, String)],
+    cwd: &str,
+    deadline: Instant,
+) {
+    let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else {
+        return;
+    };
     let left = deadline.saturating_duration_since(Instant::now());
     let work = async {
         if let Some(exec) = &hook.exec {
             let argv = exec.command.clone().unwrap_or_default();
-            if let Ok(mut cmd) = super::streams::enter_command(sandbox.pid, &argv, env) {
+            if let Ok(mut cmd) = super::streams::enter_command(sandbox.pid, &argv, env, cwd) {
                 let _ = cmd.status().await;
             }
         } else if let Some(get) = &hook.http_get {

@@ -40,7 +40,10 @@ pub fn image_id(image: &str) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(image.as_bytes());
     let repo = image.split(['@', ':']).next().unwrap_or(image);
-    format!("{repo}@sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "{repo}@sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 /// The Services whose variables a container gets: its namespace's when `enableServiceLinks`
@@ -68,7 +71,10 @@ pub async fn referenced_data(
     rt: &Runtime,
     c: &Container,
     namespace: &str,
-) -> (BTreeMap<String, BTreeMap<String, String>>, BTreeMap<String, BTreeMap<String, String>>) {
+) -> (
+    BTreeMap<String, BTreeMap<String, String>>,
+    BTreeMap<String, BTreeMap<String, String>>,
+) {
     let mut cm_names = vec![];
     let mut secret_names = vec![];
     for e in c.env.iter().flatten() {

@@ -67,6 +67,8 @@ pub struct PodView {
 pub struct ContainerView {
     /// Its environment.
     pub env: Vec<(String, String)>,
+    /// Its working directory.
+    pub cwd: String,
     /// Index of the current log file (the restart count at its start).
     pub log_index: i32,
     /// Whether a run of it is going on.

@@ -36,15 +36,16 @@ struct PodExec {
 impl ProbeExec for PodExec {
     fn exec(&self, request: ExecRequest) -> BoxFuture<'_, Result<ExecOutput, ExecError>> {
         async move {
-            let (pid, env) = {
+            let (pid, env, cwd) = {
                 let v = self.view.lock().expect("view lock");
-                let env = v.containers.get(&request.container).map(|c| c.env.clone()).unwrap_or_default();
-                (v.shim_pid, env)
+                let c = v.containers.get(&request.container).cloned().unwrap_or_default();
+                (v.shim_pid, c.env, c.cwd)
             };
             if pid == 0 {
                 return Err(ExecError::Failed("the pod has no sandbox".into()));
             }
-            let mut cmd = super::streams::enter_command(pid, &request.command, &env).map_err(|e| ExecError::Failed(e.to_string()))?;
+            let mut cmd = super::streams::enter_command(pid, &request.command, &env, &cwd)
+                .map_err(|e| ExecError::Failed(e.to_string()))?;
             cmd.kill_on_drop(true)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
@@ -62,7 +63,9 @@ impl ProbeExec for PodExec {
                     output: out,
                 })
             };
-            tokio::time::timeout(request.timeout, run).await.map_err(|_| ExecError::TimedOut)?
+            tokio::time::timeout(request.timeout, run)
+                .await
+                .map_err(|_| ExecError::TimedOut)?
         }
         .boxed()
     }
@@ -95,7 +98,11 @@ pub async fn refresh(w: &mut Worker) {
         let running = latest.exit.is_none();
         if probes.reported != Some((instance, running)) {
             if running {
-                let age = Duration::from_millis(jiff::Timestamp::now().as_millisecond().saturating_sub(latest.started_ms as i64) as u64);
+                let age = Duration::from_millis(
+                    jiff::Timestamp::now()
+                        .as_millisecond()
+                        .saturating_sub(latest.started_ms as i64) as u64,
+                );
                 probes
                     .probes
                     .container_running(instance, tokio::time::Instant::now() - age);
@@ -105,8 +112,18 @@ pub async fn refresh(w: &mut Worker) {
             probes.reported = Some((instance, running));
         }
         if let (true, Some(kind)) = (running, probes.probes.status().restart) {
-            let policy = w.pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
-            let grace = w.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+            let policy = w
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.restart_policy.clone())
+                .unwrap_or_else(|| "Always".into());
+            let grace = w
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30);
             let msg = kill_message(&c.name, kind, policy != "Never");
             let pid = latest.pid;
             let dir = w.dir_path();
@@ -123,6 +140,7 @@ pub async fn refresh(w: &mut Worker) {
 /// Record what a probe reported (events); status changes are picked up by the next sync.
 pub async fn handle(w: &Worker, update: ProbeUpdate) {
     if let ProbeUpdate::Event(e) = update {
-        w.container_event_pub(&e.container, EventType::Warning, e.reason, &e.message).await;
+        w.container_event_pub(&e.container, EventType::Warning, e.reason, &e.message)
+            .await;
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::sandbox::shim::{Process, Reply, Request, StartRequest};
 use crate::sandbox::shim::socket_path;
+use crate::sandbox::shim::{Process, Reply, Request, StartRequest};
 
 /// Send one request and read the reply, giving up after `timeout`.
 pub async fn call(dir: &Path, req: &Request, timeout: Duration) -> Result<Reply> {

@@ -63,7 +63,9 @@ impl ContainerView {
 
     /// Whether the latest run ended with exit code 0.
     pub fn succeeded(&self) -> bool {
-        self.latest().and_then(|i| i.ended.as_ref()).is_some_and(|e| e.code == 0)
+        self.latest()
+            .and_then(|i| i.ended.as_ref())
+            .is_some_and(|e| e.code == 0)
     }
 }
 
@@ -210,7 +212,12 @@ pub struct PodFacts<'a> {
 }
 
 /// The pod's full `status`.
-pub fn pod_status(facts: &PodFacts, init: &[ContainerView], containers: &[ContainerView], image_id: &dyn Fn(&str) -> String) -> Value {
+pub fn pod_status(
+    facts: &PodFacts,
+    init: &[ContainerView],
+    containers: &[ContainerView],
+    image_id: &dyn Fn(&str) -> String,
+) -> Value {
     let names = |cs: &[ContainerView], pred: &dyn Fn(&ContainerView) -> bool| -> Vec<String> {
         cs.iter().filter(|c| pred(c)).map(|c| c.name.clone()).collect()
     };
@@ -221,7 +228,14 @@ pub fn pod_status(facts: &PodFacts, init: &[ContainerView], containers: &[Contai
     let all_ready = unready.is_empty() && phase == "Running";
     let unready_msg = (!unready.is_empty()).then(|| format!("containers with unready status: [{}]", unready.join(" ")));
     let mut conditions = vec![
-        condition(facts.old, "PodReadyToStartContainers", facts.sandbox_ready, None, None, facts.now),
+        condition(
+            facts.old,
+            "PodReadyToStartContainers",
+            facts.sandbox_ready,
+            None,
+            None,
+            facts.now,
+        ),
         condition(
             facts.old,
             "Initialized",
@@ -230,8 +244,30 @@ pub fn pod_status(facts: &PodFacts, init: &[ContainerView], containers: &[Contai
             Some(format!("containers with incomplete status: [{}]", incomplete.join(" "))),
             facts.now,
         ),
-        condition(facts.old, "Ready", all_ready, Some(if phase == "Running" || phase == "Pending" { "ContainersNotReady" } else { "PodCompleted" }), unready_msg.clone(), facts.now),
-        condition(facts.old, "ContainersReady", all_ready, Some(if phase == "Running" || phase == "Pending" { "ContainersNotReady" } else { "PodCompleted" }), unready_msg, facts.now),
+        condition(
+            facts.old,
+            "Ready",
+            all_ready,
+            Some(if phase == "Running" || phase == "Pending" {
+                "ContainersNotReady"
+            } else {
+                "PodCompleted"
+            }),
+            unready_msg.clone(),
+            facts.now,
+        ),
+        condition(
+            facts.old,
+            "ContainersReady",
+            all_ready,
+            Some(if phase == "Running" || phase == "Pending" {
+                "ContainersNotReady"
+            } else {
+                "PodCompleted"
+            }),
+            unready_msg,
+            facts.now,
+        ),
     ];
     if let Some(scheduled) = facts
         .old
@@ -250,7 +286,10 @@ pub fn pod_status(facts: &PodFacts, init: &[ContainerView], containers: &[Contai
         "containerStatuses": containers.iter().map(|c| container_status(c, &image_id(&c.image))).collect::<Vec<_>>(),
     });
     if !init.is_empty() {
-        status["initContainerStatuses"] = json!(init.iter().map(|c| container_status(c, &image_id(&c.image))).collect::<Vec<_>>());
+        status["initContainerStatuses"] = json!(init
+            .iter()
+            .map(|c| container_status(c, &image_id(&c.image)))
+            .collect::<Vec<_>>());
     }
     if !facts.pod_ip.is_empty() {
         status["podIP"] = json!(facts.pod_ip);
@@ -304,7 +343,10 @@ mod tests {
     #[test]
     fn a_crashed_container_in_back_off_waits_with_its_last_termination() {
         let mut c = view("web", vec![run("a", Some(1))]);
-        c.waiting = Some(("CrashLoopBackOff".into(), "back-off 10s restarting failed container=web".into()));
+        c.waiting = Some((
+            "CrashLoopBackOff".into(),
+            "back-off 10s restarting failed container=web".into(),
+        ));
         let s = container_status(&c, "id");
         assert_eq!(s["state"]["waiting"]["reason"], "CrashLoopBackOff");
         assert_eq!(s["lastState"]["terminated"]["exitCode"], 1);
@@ -323,7 +365,10 @@ mod tests {
         assert_eq!(phase(&[], &[ok.clone(), bad.clone()], "OnFailure"), "Running");
         let running = view("c", vec![run("z", None)]);
         assert_eq!(phase(&[bad.clone()], &[running.clone()], "Never"), "Failed");
-        assert_eq!(phase(&[view("i", vec![run("q", None)])], &[waiting], "Always"), "Pending");
+        assert_eq!(
+            phase(&[view("i", vec![run("q", None)])], &[waiting], "Always"),
+            "Pending"
+        );
         assert_eq!(phase(&[ok], &[running], "Always"), "Running");
     }
 
@@ -345,7 +390,15 @@ mod tests {
         let mut c = view("web", vec![run("a", None)]);
         c.ready = false;
         let s = pod_status(&facts, &[], &[c], &|_| "img".into());
-        let cond = |t: &str| s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == t).unwrap().clone();
+        let cond = |t: &str| {
+            s["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == t)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(cond("Initialized")["lastTransitionTime"], "T1");
         assert_eq!(cond("Ready")["status"], "False");
         assert_eq!(cond("Ready")["message"], "containers with unready status: [web]");

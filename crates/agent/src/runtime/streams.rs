@@ -16,15 +16,23 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use super::{PodView, Runtime};
 use crate::kubelet::{Exit, IoRequest, LogSource, PodStreams, Spawned, StreamError};
 
-/// A command that runs `argv` inside the namespaces of the shim `pid`, with `env`.
-pub fn enter_command(pid: i32, argv: &[String], env: &[(String, String)]) -> std::io::Result<tokio::process::Command> {
+/// A command that runs `argv` inside the namespaces of the shim `pid`, with `env`, in `cwd`
+/// (the container's working directory; `/` when empty).
+pub fn enter_command(
+    pid: i32,
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+) -> std::io::Result<tokio::process::Command> {
     if argv.is_empty() {
         return Err(std::io::Error::other("empty command"));
     }
     let mut cmd = tokio::process::Command::new("nsenter");
     cmd.arg("--target")
         .arg(pid.to_string())
-        .args(["--net", "--uts", "--ipc", "--mount", "--"])
+        .args(["--net", "--uts", "--ipc", "--mount"])
+        .arg(format!("--wd={}", if cwd.is_empty() { "/" } else { cwd }))
+        .arg("--")
         .args(argv)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)));
@@ -36,11 +44,18 @@ pub struct RuntimeStreams(pub Arc<Runtime>);
 
 impl RuntimeStreams {
     fn view(&self, namespace: &str, pod: &str) -> Result<Arc<Mutex<PodView>>, StreamError> {
-        self.0.view(namespace, pod).ok_or_else(|| StreamError::pod_not_found(pod))
+        self.0
+            .view(namespace, pod)
+            .ok_or_else(|| StreamError::pod_not_found(pod))
     }
 
     /// The pod's shim and the container's view, checking the container runs.
-    fn running(&self, namespace: &str, pod: &str, container: &str) -> Result<(i32, super::ContainerView, PathBuf), StreamError> {
+    fn running(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<(i32, super::ContainerView, PathBuf), StreamError> {
         let view = self.view(namespace, pod)?;
         let v = view.lock().expect("view lock");
         let c = v
@@ -61,9 +76,13 @@ impl RuntimeStreams {
     fn run_ended(&self, namespace: &str, pod: &str, container: &str) -> BoxFuture<'static, ()> {
         let rt = self.0.clone();
         let (ns, pod, container) = (namespace.to_string(), pod.to_string(), container.to_string());
-        let generation = rt
-            .view(&ns, &pod)
-            .and_then(|v| v.lock().expect("view lock").containers.get(&container).map(|c| c.generation));
+        let generation = rt.view(&ns, &pod).and_then(|v| {
+            v.lock()
+                .expect("view lock")
+                .containers
+                .get(&container)
+                .map(|c| c.generation)
+        });
         async move {
             let mut changes = rt.changes();
             loop {
@@ -131,14 +150,26 @@ impl PodStreams for RuntimeStreams {
         if io.tty && !env.iter().any(|(k, _)| k == "TERM") {
             env.push(("TERM".into(), "xterm".into()));
         }
-        let mut cmd = enter_command(pid, &command, &env).map_err(|e| StreamError::internal(e.to_string()))?;
+        let mut cmd = enter_command(pid, &command, &env, &c.cwd).map_err(|e| StreamError::internal(e.to_string()))?;
         cmd.kill_on_drop(true);
         if io.tty {
             return spawn_with_tty(cmd).map_err(|e| StreamError::internal(format!("allocating a terminal: {e}")));
         }
-        cmd.stdin(if io.stdin { std::process::Stdio::piped() } else { std::process::Stdio::null() })
-            .stdout(if io.stdout { std::process::Stdio::piped() } else { std::process::Stdio::null() })
-            .stderr(if io.stderr { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+        cmd.stdin(if io.stdin {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(if io.stdout {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stderr(if io.stderr {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
         let mut child = cmd
             .spawn()
             .map_err(|e| StreamError::internal(format!("starting nsenter: {e}")))?;
@@ -180,7 +211,9 @@ impl PodStreams for RuntimeStreams {
             let (mut w, r) = tokio::io::duplex(64 * 1024);
             let ended = ended.clone();
             tokio::spawn(async move {
-                let Ok(mut file) = tokio::fs::File::open(&path).await else { return };
+                let Ok(mut file) = tokio::fs::File::open(&path).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 16 * 1024];
                 let mut done = false;
                 loop {
@@ -226,8 +259,14 @@ impl PodStreams for RuntimeStreams {
         let stream = tokio::task::spawn_blocking(move || connect_in_pod(pid, port))
             .await
             .map_err(|e| StreamError::internal(e.to_string()))?
-            .map_err(|e| StreamError::internal(format!("failed to connect to localhost:{port} inside namespace of pod: {e}")))?;
-        stream.set_nonblocking(true).map_err(|e| StreamError::internal(e.to_string()))?;
+            .map_err(|e| {
+                StreamError::internal(format!(
+                    "failed to connect to localhost:{port} inside namespace of pod: {e}"
+                ))
+            })?;
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| StreamError::internal(e.to_string()))?;
         tokio::net::TcpStream::from_std(stream).map_err(|e| StreamError::internal(e.to_string()))
     }
 }

@@ -31,6 +31,8 @@ pub(super) struct ContainerState {
     pub(super) waiting: Option<(String, String)>,
     pub(super) base_restarts: i32,
     pub(super) env: Vec<(String, String)>,
+    /// The working directory of its runs (exec starts there too).
+    pub(super) cwd: String,
     /// Exits already acted on (by pid), so each is handled once.
     pub(super) seen_exits: Vec<i32>,
     pub(super) probes: Option<super::probes::Probes>,
@@ -133,7 +135,10 @@ impl Worker {
     }
 
     async fn event(&self, type_: EventType, reason: &str, message: &str) {
-        self.rt.recorder.publish_ref(&self.reference(), type_, reason, message).await;
+        self.rt
+            .recorder
+            .publish_ref(&self.reference(), type_, reason, message)
+            .await;
     }
 
     async fn container_event(&self, c: &str, type_: EventType, reason: &str, message: &str) {
@@ -315,7 +320,8 @@ impl Worker {
         let pod = self.pod.clone();
         let domain = dns.domain.clone();
         let setup = self.rt.cfg.sandbox.clone();
-        let sb = tokio::task::spawn_blocking(move || setup.create(&req, |ip| files::hosts(&pod, ip, &domain))).await??;
+        let sb =
+            tokio::task::spawn_blocking(move || setup.create(&req, |ip| files::hosts(&pod, ip, &domain))).await??;
         self.sandbox = Some(sb);
         self.shim_version = 0;
         Ok(())
@@ -345,7 +351,8 @@ impl Worker {
             *wake = Some(wake.map_or(until, |w| w.min(until)));
             if first {
                 let text = format!("Back-off restarting failed container {} in pod {pod_ref}", c.name);
-                self.container_event(&c.name, EventType::Warning, "BackOff", &text).await;
+                self.container_event(&c.name, EventType::Warning, "BackOff", &text)
+                    .await;
             }
             return;
         }
@@ -361,8 +368,10 @@ impl Worker {
         let dir = self.dir();
         let cdir = dir.join(&name);
         if let Err(e) = std::fs::create_dir_all(&cdir) {
-            self.containers.entry(name.clone()).or_default().waiting =
-                Some(("CreateContainerError".into(), format!("creating {}: {e}", cdir.display())));
+            self.containers.entry(name.clone()).or_default().waiting = Some((
+                "CreateContainerError".into(),
+                format!("creating {}: {e}", cdir.display()),
+            ));
             return;
         }
         {
@@ -378,9 +387,15 @@ impl Worker {
                         st.waiting.as_ref().map(|w| w.1.clone()).unwrap_or_default()
                     );
                     st.waiting = Some(("ImagePullBackOff".into(), msg));
-                    self.container_event(&name, EventType::Normal, "BackOff", &format!("Back-off pulling image \"{image}\""))
+                    self.container_event(
+                        &name,
+                        EventType::Normal,
+                        "BackOff",
+                        &format!("Back-off pulling image \"{image}\""),
+                    )
+                    .await;
+                    self.container_event(&name, EventType::Warning, "Failed", "Error: ImagePullBackOff")
                         .await;
-                    self.container_event(&name, EventType::Warning, "Failed", "Error: ImagePullBackOff").await;
                 }
                 *wake = Some(wake.map_or(at, |w| w.min(at)));
                 return;
@@ -391,10 +406,18 @@ impl Worker {
             Err(e) => {
                 let reason = e.reason();
                 if reason == "ErrImagePull" {
-                    self.container_event(&name, EventType::Normal, "Pulling", &format!("Pulling image \"{image}\"")).await;
+                    self.container_event(
+                        &name,
+                        EventType::Normal,
+                        "Pulling",
+                        &format!("Pulling image \"{image}\""),
+                    )
+                    .await;
                 }
-                self.container_event(&name, EventType::Warning, "Failed", &e.to_string()).await;
-                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {reason}")).await;
+                self.container_event(&name, EventType::Warning, "Failed", &e.to_string())
+                    .await;
+                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {reason}"))
+                    .await;
                 let st = self.containers.entry(name.clone()).or_default();
                 st.waiting = Some((reason.to_string(), e.status_message()));
                 st.image_backoff.step(now);
@@ -421,7 +444,8 @@ impl Worker {
         let container_env = match env::container_env(c, &ctx) {
             Ok(e) => e,
             Err(message) => {
-                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}")).await;
+                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}"))
+                    .await;
                 let st = self.containers.entry(name.clone()).or_default();
                 st.waiting = Some(("CreateContainerConfigError".into(), message));
                 let at = now + Duration::from_secs(10);
@@ -431,7 +455,10 @@ impl Worker {
             }
         };
         let mut full_env = vec![
-            ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+            (
+                "PATH".to_string(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            ),
             ("HOSTNAME".to_string(), files::hostname(&self.pod)),
             ("HOME".to_string(), "/root".to_string()),
         ];
@@ -461,13 +488,20 @@ impl Worker {
             log: cdir.join(format!("{run_index}.log")),
             stdin_fifo,
         };
-        self.container_event(&name, EventType::Normal, "Pulled", &format!("Container image \"{image}\" already present on machine"))
-            .await;
+        self.container_event(
+            &name,
+            EventType::Normal,
+            "Pulled",
+            &format!("Container image \"{image}\" already present on machine"),
+        )
+        .await;
+        let cwd = req.cwd.clone();
         match shim_client::start(&dir, req).await {
             Ok(pid) => {
                 let st = self.containers.entry(name.clone()).or_default();
                 st.waiting = None;
                 st.env = full_env;
+                st.cwd = cwd;
                 // Report the run as started, as kubelet does after a successful start, even if
                 // it already ended: the next pass (the shim's version moved) sees the exit.
                 self.processes.push(Process {
@@ -476,13 +510,26 @@ impl Worker {
                     started_ms: now_ms(),
                     exit: None,
                 });
-                self.container_event(&name, EventType::Normal, "Created", &format!("Created container {name}")).await;
-                self.container_event(&name, EventType::Normal, "Started", &format!("Started container {name}")).await;
+                self.container_event(
+                    &name,
+                    EventType::Normal,
+                    "Created",
+                    &format!("Created container {name}"),
+                )
+                .await;
+                self.container_event(
+                    &name,
+                    EventType::Normal,
+                    "Started",
+                    &format!("Started container {name}"),
+                )
+                .await;
                 self.rt.notify();
             }
             Err(e) => {
                 let message = format!("failed to start container \"{name}\": {e:#}");
-                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}")).await;
+                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}"))
+                    .await;
                 let st = self.containers.entry(name.clone()).or_default();
                 st.waiting = Some(("RunContainerError".into(), message));
                 st.restart_backoff.step(now);
@@ -552,7 +599,11 @@ impl Worker {
         if self.last_status.as_ref() != Some(&new) {
             let api: Api<Pod> = Api::namespaced(self.rt.client.clone(), &self.ns());
             match api
-                .patch_status(&self.name(), &PatchParams::default(), &Patch::Merge(&json!({"status": new})))
+                .patch_status(
+                    &self.name(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"status": new})),
+                )
                 .await
             {
                 Ok(p) => {
@@ -591,6 +642,7 @@ impl Worker {
             entry.stdin = c.stdin.unwrap_or(false);
             if let Some(s) = st.filter(|s| !s.env.is_empty()) {
                 entry.env = s.env.clone();
+                entry.cwd = s.cwd.clone();
             }
         }
         drop(view);
@@ -614,15 +666,23 @@ impl Worker {
         let running: Vec<Process> = self.processes.iter().filter(|p| p.exit.is_none()).cloned().collect();
         let (init, containers) = self.spec_containers();
         for p in &running {
-            self.container_event(&p.name, EventType::Normal, "Killing", &format!("Stopping container {}", p.name))
-                .await;
+            self.container_event(
+                &p.name,
+                EventType::Normal,
+                "Killing",
+                &format!("Stopping container {}", p.name),
+            )
+            .await;
             if let Some(c) = containers.iter().chain(init.iter()).find(|c| c.name == p.name) {
-                super::hooks::pre_stop(&self.rt, &sb, c, &self.env_of(&c.name), deadline).await;
+                let cwd = self.containers.get(&c.name).map(|s| s.cwd.clone()).unwrap_or_default();
+                super::hooks::pre_stop(&self.rt, &sb, c, &self.env_of(&c.name), &cwd, deadline).await;
             }
             let _ = shim_client::signal(&dir, p.pid, 15).await;
         }
         loop {
-            let Ok((version, processes)) = shim_client::state(&dir).await else { break };
+            let Ok((version, processes)) = shim_client::state(&dir).await else {
+                break;
+            };
             if processes.iter().all(|p| p.exit.is_some()) {
                 break;
             }
@@ -671,7 +731,8 @@ impl Worker {
     }
 
     pub(super) async fn probe_kill(&self, container: &str, message: &str) {
-        self.container_event(container, EventType::Normal, "Killing", message).await;
+        self.container_event(container, EventType::Normal, "Killing", message)
+            .await;
     }
 
     pub(super) async fn container_event_pub(&self, c: &str, type_: EventType, reason: &str, message: &str) {
@@ -690,5 +751,4 @@ impl Worker {
             None => (true, true),
         }
     }
-
 }

@@ -58,7 +58,12 @@ fn find_config(conf_dir: &Path) -> Result<Option<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(conf_dir)
         .with_context(|| format!("reading {}", conf_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("conflist" | "conf" | "json")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("conflist" | "conf" | "json")
+            )
+        })
         .collect();
     files.sort();
     Ok(files.into_iter().next())
@@ -66,8 +71,8 @@ fn find_config(conf_dir: &Path) -> Result<Option<PathBuf>> {
 
 /// A configuration list: the `.conflist` as is, or a single `.conf` wrapped as a list of one.
 pub fn load_config(conf_dir: &Path) -> Result<Value> {
-    let path = find_config(conf_dir)?
-        .with_context(|| format!("no CNI network configuration in {}", conf_dir.display()))?;
+    let path =
+        find_config(conf_dir)?.with_context(|| format!("no CNI network configuration in {}", conf_dir.display()))?;
     let v: Value = serde_json::from_slice(&std::fs::read(&path)?)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
     if v.get("plugins").is_some() {
@@ -129,11 +134,17 @@ impl CniSetup {
     }
 
     fn exec(&self, command: &str, ifname: &str, conf: &Value, pod: &Attachment) -> Result<Value> {
-        let kind = conf["type"].as_str().context("a CNI plugin configuration lacks \"type\"")?;
+        let kind = conf["type"]
+            .as_str()
+            .context("a CNI plugin configuration lacks \"type\"")?;
         let program = self.plugin(kind).with_context(|| {
             format!(
                 "CNI plugin {kind:?} not found in {}; install Debian's containernetworking-plugins",
-                self.bin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")
+                self.bin_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":")
             )
         })?;
         let path = std::env::join_paths(&self.bin_dirs)?;
@@ -216,7 +227,10 @@ mod tests {
         let list = json!({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "a"}]});
         let prev = json!({"ips": []});
         let conf = plugin_conf(&list, &list["plugins"][0], Some(&prev));
-        assert_eq!(conf, json!({"type": "a", "name": "n", "cniVersion": "1.0.0", "prevResult": {"ips": []}}));
+        assert_eq!(
+            conf,
+            json!({"type": "a", "name": "n", "cniVersion": "1.0.0", "prevResult": {"ips": []}})
+        );
     }
 
     #[test]

@@ -130,7 +130,9 @@ mod tests {
 
     #[test]
     fn dns_config_adds_servers_and_searches_and_overrides_options() {
-        let p = pod(json!({"containers": [], "dnsConfig": {"nameservers": ["1.2.3.4"], "searches": ["corp"], "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}}));
+        let p = pod(
+            json!({"containers": [], "dnsConfig": {"nameservers": ["1.2.3.4"], "searches": ["corp"], "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}}),
+        );
         let r = resolv_conf(&p, &dns()).unwrap();
         assert!(r.contains("nameserver 10.96.0.10\nnameserver 1.2.3.4\n"), "{r}");
         assert!(r.contains("cluster.local corp\n"), "{r}");
@@ -139,7 +141,10 @@ mod tests {
 
     #[test]
     fn dns_policy_default_keeps_the_hosts_resolv_conf() {
-        assert_eq!(resolv_conf(&pod(json!({"containers": [], "dnsPolicy": "Default"})), &dns()), None);
+        assert_eq!(
+            resolv_conf(&pod(json!({"containers": [], "dnsPolicy": "Default"})), &dns()),
+            None
+        );
     }
 
     #[test]
@@ -147,7 +152,9 @@ mod tests {
         let h = hosts(&pod(json!({"containers": []})), "10.244.0.5", "cluster.local");
         assert!(h.ends_with("10.244.0.5\tweb-7d9f\n"), "{h}");
         let h = hosts(
-            &pod(json!({"containers": [], "hostname": "db-0", "subdomain": "db", "hostAliases": [{"ip": "1.1.1.1", "hostnames": ["a", "b"]}]})),
+            &pod(
+                json!({"containers": [], "hostname": "db-0", "subdomain": "db", "hostAliases": [{"ip": "1.1.1.1", "hostnames": ["a", "b"]}]}),
+            ),
             "10.244.0.6",
             "cluster.local",
         );

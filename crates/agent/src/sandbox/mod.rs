@@ -213,7 +213,11 @@ impl SandboxSetup {
     /// Tear a sandbox down: detach its network while the namespace still exists, then tell the
     /// shim to kill what is left and exit. Blocking.
     pub fn destroy(&self, sandbox: &Sandbox) -> Result<()> {
-        let netns = if sandbox.alive() { sandbox.netns() } else { String::new() };
+        let netns = if sandbox.alive() {
+            sandbox.netns()
+        } else {
+            String::new()
+        };
         let del = self.cni.del(&sandbox.attachment(netns));
         if sandbox.alive() {
             let _ = shim::call(&sandbox.dir, &shim::Request::Exit, Duration::from_secs(5));
@@ -265,10 +269,7 @@ fn kill9(pid: i32) {
 
 fn all_pids() -> Vec<i32> {
     std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default()
 }
 
@@ -279,7 +280,9 @@ pub fn kill_pods_under(root: &Path) -> usize {
     let mut killed = 0;
     let root = root.display().to_string();
     for pid in all_pids() {
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         let args: Vec<String> = cmdline
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -312,7 +312,11 @@ fn handle(req: Request, shared: &Shared) -> Reply {
         Request::Start(start) => match spawn(&start) {
             Ok(pid) => {
                 let mut st = lock.lock().expect("state lock");
-                let exit = st.unclaimed.iter().position(|(p, _)| *p == pid).map(|i| st.unclaimed.remove(i).1);
+                let exit = st
+                    .unclaimed
+                    .iter()
+                    .position(|(p, _)| *p == pid)
+                    .map(|i| st.unclaimed.remove(i).1);
                 st.processes.push(Process {
                     name: start.name,
                     pid,
