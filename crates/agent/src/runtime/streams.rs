@@ -49,8 +49,8 @@ impl RuntimeStreams {
             .ok_or_else(|| StreamError::pod_not_found(pod))
     }
 
-    /// The pod's shim and the container's view, checking the container runs.
-    fn running(
+    /// The pod's shim pid, the container's view and its directory.
+    fn container(
         &self,
         namespace: &str,
         pod: &str,
@@ -63,13 +63,24 @@ impl RuntimeStreams {
             .get(container)
             .cloned()
             .ok_or_else(|| StreamError::container_not_found(container, pod))?;
-        if !c.running || v.shim_pid == 0 {
+        Ok((v.shim_pid, c, v.dir.join(container)))
+    }
+
+    /// Like [`Self::container`], checking the container runs.
+    fn running(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<(i32, super::ContainerView, PathBuf), StreamError> {
+        let (shim_pid, c, dir) = self.container(namespace, pod, container)?;
+        if !c.running || shim_pid == 0 {
             return Err(StreamError::new(
                 400,
                 format!("container {container:?} in pod {pod:?} is not running"),
             ));
         }
-        Ok((v.shim_pid, c, v.dir.join(container)))
+        Ok((shim_pid, c, dir))
     }
 
     /// Resolves when the current run of `container` ends (or the pod goes).
@@ -108,16 +119,7 @@ impl RuntimeStreams {
 #[async_trait::async_trait]
 impl PodStreams for RuntimeStreams {
     async fn log(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Result<LogSource, StreamError> {
-        let view = self.view(namespace, pod)?;
-        let (c, dir) = {
-            let v = view.lock().expect("view lock");
-            let c = v
-                .containers
-                .get(container)
-                .cloned()
-                .ok_or_else(|| StreamError::container_not_found(container, pod))?;
-            (c, v.dir.join(container))
-        };
+        let (_, c, dir) = self.container(namespace, pod, container)?;
         if previous {
             if c.log_index == 0 || !c.ever_started {
                 return Err(StreamError::previous_not_found(container, pod));
