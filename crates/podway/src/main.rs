@@ -45,7 +45,8 @@ enum Command {
         #[arg(long, env = "PODWAY_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// The cluster's nodes: list them, print an address, open a shell inside one.
+    /// The cluster's nodes: list them, print an address, open a shell inside one, stop and
+    /// start one.
     Node {
         /// The cluster's data directory.
         #[arg(long, env = "PODWAY_DATA_DIR")]
@@ -64,6 +65,17 @@ enum NodeCommand {
     List,
     /// Print a node's IP.
     Ip {
+        /// The node.
+        node: String,
+    },
+    /// Stop a node like `docker stop` of a kind node: its agent and pods end, the Node stays
+    /// (it goes NotReady and its pods are replaced elsewhere) until `podway node start`.
+    Stop {
+        /// The node.
+        node: String,
+    },
+    /// Start a node stopped with `podway node stop` (its agent is back within a second).
+    Start {
         /// The node.
         node: String,
     },
@@ -124,9 +136,38 @@ fn node_command(dir: &std::path::Path, command: NodeCommand) -> Result<()> {
     let plan = podway_agent::network::NetworkPlan::new(&layout).map_err(|e| anyhow::anyhow!("{e}"))?;
     match command {
         NodeCommand::List => {
-            println!("{:<32} INTERNAL-IP", "NAME");
+            println!("{:<32} {:<10} INTERNAL-IP", "NAME", "STATUS");
             for n in plan.nodes() {
-                println!("{:<32} {}", n.name, n.ip);
+                let running = !nodes::is_stopped(dir, &n.name) && !nodes::agent_pids(dir, &n.name).is_empty();
+                let status = if running { "Running" } else { "Stopped" };
+                println!("{:<32} {status:<10} {}", n.name, n.ip);
+            }
+            Ok(())
+        }
+        NodeCommand::Stop { node } => {
+            if plan.node(&node).is_none() {
+                return Err(unknown_node(&plan, &node));
+            }
+            let done = nodes::stop_node(dir, &node)?;
+            println!(
+                "stopped node {node} ({}, {} pod(s) killed)",
+                if done.agent {
+                    "agent ended"
+                } else {
+                    "no agent was running"
+                },
+                done.pods
+            );
+            Ok(())
+        }
+        NodeCommand::Start { node } => {
+            if plan.node(&node).is_none() {
+                return Err(unknown_node(&plan, &node));
+            }
+            if nodes::start_node(dir, &node)? {
+                println!("started node {node}");
+            } else {
+                println!("node {node} is not stopped");
             }
             Ok(())
         }
