@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# podway's control-plane benchmarks (see bench/README.md): builds podway and podway-bench in
-# release mode, starts a throwaway etcd on loopback for the baselines, runs podway-bench, and
-# prints its Markdown table. Everything started here listens on 127.0.0.1 only, lives in one
-# temp dir, and is stopped and removed on exit, failure, Ctrl-C or timeout.
+# podway's benchmarks (see bench/README.md): builds podway and podway-bench in release mode,
+# starts a throwaway etcd on loopback for the baselines, runs podway-bench, and prints its
+# Markdown tables. Everything started here lives in one temp dir; the control plane listens on
+# 127.0.0.1 only; node clusters (root only) use the bench's own names and ranges
+# (pwbench-*, 172.31.230-239.0/24, 10.230-239.0.0/16). All of it is stopped and removed on exit,
+# failure, Ctrl-C or timeout: node clusters with `podway down`.
 #
-# Knobs (environment): BENCH_SERVICES (10000), BENCH_CONCURRENCY (16), BENCH_STARTUP_RUNS (10),
-# BENCH_LIST_RUNS (5), BENCH_WATCHERS (100), BENCH_WATCH_EVENTS (200), BENCH_WATCH_GAP_MS (20),
-# BENCH_SETTLE_SECS (3), BENCH_ETCD=off (skip the etcd columns), BENCH_TIMEOUT (seconds the
-# measuring may take, 600), BENCH_OUT (also save the table to this file).
+# Knobs (environment): BENCH_PHASES (control-plane,nodes), BENCH_SERVICES (10000),
+# BENCH_CONCURRENCY (16), BENCH_STARTUP_RUNS (10), BENCH_LIST_RUNS (5), BENCH_WATCHERS (100),
+# BENCH_WATCH_EVENTS (200), BENCH_WATCH_GAP_MS (20), BENCH_SETTLE_SECS (3), BENCH_PODS (100),
+# BENCH_POD_RUNS (20), BENCH_NODES (3), BENCH_NODE_RUNS (5), BENCH_ETCD=off (skip the etcd
+# columns), BENCH_TIMEOUT (seconds the measuring may take, 900), BENCH_OUT (also save the
+# tables to this file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
@@ -30,6 +34,15 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [ -n "$bench_pid" ]; then stop_pid "$bench_pid"; fi
+  # A node cluster is never just killed: its pods outlive it and its namespaces stay. `podway
+  # down` stops what runs and removes what a dead one left (it finds it by cluster.json).
+  for f in "$tmp"/work/*/data/cluster.json; do
+    [ -f "$f" ] || continue
+    # Twice: if `podway up` died while stopping (its stdout pipe went with podway-bench), the
+    # second run finds no process and removes the network it left.
+    target/release/podway down --data-dir "$(dirname "$f")" >&2 || true
+    target/release/podway down --data-dir "$(dirname "$f")" >/dev/null 2>&1 || true
+  done
   # A podway-bench that was killed leaves its podways running; each one's pid file says which.
   for f in "$tmp"/work/*/data/podway.pid; do
     [ -f "$f" ] || continue
@@ -54,6 +67,11 @@ free_port() { # a loopback port nothing listens on (etcd needs fixed ports)
 }
 
 etcd_args=()
+# etcd serves the control-plane phase only.
+case ",${BENCH_PHASES:-control-plane,nodes}," in
+  *,control-plane,*) ;;
+  *) BENCH_ETCD=off ;;
+esac
 if [ "${BENCH_ETCD:-on}" != off ]; then
   if ! command -v etcd >/dev/null; then
     echo "etcd is not installed (scripts/install-deps.sh test installs it); set BENCH_ETCD=off to skip it" >&2
@@ -80,7 +98,7 @@ if [ "${BENCH_ETCD:-on}" != off ]; then
 fi
 
 echo "podway-bench: data in $tmp ($(df -T "$tmp" | awk 'NR==2 {print $2}')), etcd ${etcd_args[1]:-off}" >&2
-timeout --signal TERM "${BENCH_TIMEOUT:-600}" target/release/podway-bench \
+timeout --signal TERM "${BENCH_TIMEOUT:-900}" target/release/podway-bench \
   --podway target/release/podway --work-dir "$tmp/work" "${etcd_args[@]}" >"$tmp/table.md" &
 bench_pid=$!
 wait "$bench_pid"

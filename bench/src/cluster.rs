@@ -29,9 +29,17 @@ pub struct Podway {
 
 impl Podway {
     /// Spawn `podway up` in a fresh directory `dir` with `extra` flags (e.g. `--datastore`).
+    /// Without `--nodes` in `extra` it runs the control plane alone (`--nodes 0`).
     /// Returns as soon as the process exists; see [`Podway::server_url`] and [`Podway::ready`].
     pub fn spawn(bin: &Path, dir: &Path, extra: &[String]) -> Result<Podway> {
         std::fs::create_dir_all(dir.join("home")).with_context(|| format!("creating {}", dir.display()))?;
+        // The control plane alone unless nodes are asked for: the control-plane numbers are
+        // the API server's and the store's (nodes are measured by `nodes.rs` and `pods.rs`).
+        let nodes: &[&str] = if extra.iter().any(|a| a == "--nodes") {
+            &[]
+        } else {
+            &["--nodes", "0"]
+        };
         let spawned = Instant::now();
         let mut child = Command::new(bin)
             .arg("up")
@@ -43,9 +51,7 @@ impl Podway {
             .arg("127.0.0.1")
             .arg("--kubeconfig-path")
             .arg(dir.join("kubeconfig"))
-            // The control plane alone: these numbers are the API server's and the store's.
-            // (Node start-up is issue 3's bar and gets its own measurement.)
-            .args(["--nodes", "0"])
+            .args(nodes)
             .args(extra)
             .env("HOME", dir.join("home"))
             .env("RUST_LOG", "warn")
@@ -207,6 +213,26 @@ pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Result<Duration
         );
     }
     Ok(took)
+}
+
+/// `kubectl ARGS` as [`kubectl`] does, returning what it printed on stdout.
+pub fn kubectl_stdout(kubeconfig: &Path, home: &Path, args: &[&str]) -> Result<String> {
+    std::fs::create_dir_all(home)?;
+    let out = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .stdin(Stdio::null())
+        .output()
+        .context("running kubectl; is it installed?")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

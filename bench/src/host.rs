@@ -47,6 +47,15 @@ pub fn load_average() -> String {
     text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
+/// Whether this process runs as root (uid 0), which network namespaces need.
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .is_some_and(|u| u.split_whitespace().next() == Some("0"))
+}
+
 /// The first `model name` line of `/proc/cpuinfo` text.
 pub fn cpu_model(cpuinfo: &str) -> Option<String> {
     cpuinfo.lines().find_map(|l| {
@@ -74,6 +83,9 @@ pub struct Memory {
     pub pss_kib: Option<u64>,
     /// The peak resident set size so far (`VmHWM`).
     pub peak_rss_kib: u64,
+    /// Unique set size: `Private_Clean` + `Private_Dirty` from `smaps_rollup`, the memory that
+    /// would be freed if the process ended. `None` when the kernel does not expose it.
+    pub uss_kib: Option<u64>,
 }
 
 /// Read the memory of process `pid`.
@@ -85,7 +97,59 @@ pub fn memory(pid: u32) -> std::io::Result<Memory> {
         rss_kib: kib_field(&status, "VmRSS").unwrap_or(0),
         pss_kib: kib_field(&rollup, "Pss"),
         peak_rss_kib: kib_field(&status, "VmHWM").unwrap_or(0),
+        uss_kib: uss(&rollup),
     })
+}
+
+/// `Private_Clean` + `Private_Dirty` of `smaps_rollup` text.
+pub fn uss(rollup: &str) -> Option<u64> {
+    Some(kib_field(rollup, "Private_Clean")? + kib_field(rollup, "Private_Dirty")?)
+}
+
+/// One process as `/proc` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Its pid.
+    pub pid: u32,
+    /// Its parent's pid.
+    pub ppid: u32,
+    /// Its arguments (`/proc/PID/cmdline`, split at NULs).
+    pub argv: Vec<String>,
+}
+
+/// Every process on the machine that could be read (processes that end while we look are
+/// skipped).
+pub fn processes() -> Vec<Process> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some(Process {
+                pid,
+                ppid: parent_pid(&stat)?,
+                argv: split_cmdline(&cmdline),
+            })
+        })
+        .collect()
+}
+
+/// The parent pid (field 4) of `/proc/PID/stat` text. The command name (field 2) is in
+/// parentheses and may itself hold spaces and parentheses, so fields are counted after the
+/// last `)`.
+pub fn parent_pid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `/proc/PID/cmdline` bytes as arguments.
+pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -114,6 +178,38 @@ mod tests {
     fn pss_is_read_from_smaps_rollup_text() {
         let rollup = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  38000 kB\nPss:  31000 kB\nPss_Anon: 20000 kB\n";
         assert_eq!(kib_field(rollup, "Pss"), Some(31000));
+    }
+
+    #[test]
+    fn uss_adds_the_private_clean_and_dirty_pages() {
+        let rollup =
+            "Rss: 9000 kB\nPss: 5000 kB\nShared_Clean: 6000 kB\nPrivate_Clean: 1000 kB\nPrivate_Dirty: 2000 kB\n";
+        assert_eq!(uss(rollup), Some(3000));
+        assert_eq!(uss("Rss: 9000 kB\n"), None);
+    }
+
+    #[test]
+    fn parent_pid_is_read_after_a_command_name_with_spaces_and_parentheses() {
+        assert_eq!(parent_pid("4242 (podway) S 17 4242 4242 0 -1"), Some(17));
+        assert_eq!(parent_pid("99 (a (b) c) R 1 99 99 0"), Some(1));
+        assert_eq!(parent_pid("garbage"), None);
+    }
+
+    #[test]
+    fn cmdline_splits_at_nuls_and_keeps_spaces_inside_an_argument() {
+        let raw = b"podway\0builtin-image\0echo-hname\0-g\0daemon off;\0";
+        assert_eq!(
+            split_cmdline(raw),
+            ["podway", "builtin-image", "echo-hname", "-g", "daemon off;"]
+        );
+    }
+
+    #[test]
+    fn this_process_is_listed_with_its_parent() {
+        let me = std::process::id();
+        let all = processes();
+        let found = all.iter().find(|p| p.pid == me).expect("this process");
+        assert_eq!(found.ppid, std::os::unix::process::parent_id());
     }
 
     #[test]

@@ -8,7 +8,12 @@
 mod cluster;
 mod creates;
 mod host;
+mod innode;
 mod list;
+mod nodes;
+mod podmem;
+mod pods;
+mod pods_report;
 mod report;
 mod startup;
 mod stats;
@@ -64,6 +69,39 @@ struct Args {
     /// Seconds to let podway settle before reading its memory.
     #[arg(long, env = "BENCH_SETTLE_SECS", default_value_t = 3)]
     settle_secs: u64,
+    /// Which parts to run: `control-plane` (items 1–5, `--nodes 0`) and `nodes` (pods, node
+    /// startup and memory per pod; needs root), comma-separated.
+    #[arg(
+        long,
+        env = "BENCH_PHASES",
+        default_value = "control-plane,nodes",
+        value_delimiter = ','
+    )]
+    phases: Vec<String>,
+    /// Pods created at once on one node.
+    #[arg(long, env = "BENCH_PODS", default_value_t = 100)]
+    pods: usize,
+    /// Pods created one at a time (and direct starts of the same program).
+    #[arg(long, env = "BENCH_POD_RUNS", default_value_t = 20)]
+    pod_runs: usize,
+    /// Nodes of the `podway up --nodes N` runs.
+    #[arg(long, env = "BENCH_NODES", default_value_t = 3)]
+    nodes: usize,
+    /// `podway up --nodes N` runs.
+    #[arg(long, env = "BENCH_NODE_RUNS", default_value_t = 5)]
+    node_runs: usize,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.iter().any(|p| p.trim() == phase)
+    }
+}
+
+/// What the node phases measured.
+struct NodePhases {
+    up: nodes::NodesUp,
+    pods: pods::Pods,
 }
 
 /// What one podway (one store) measured under load.
@@ -99,11 +137,76 @@ async fn run(args: Args) -> Result<()> {
         .with_context(|| format!("{} (build it with `make build`)", args.podway.display()))?;
     std::fs::create_dir_all(&args.work_dir)?;
 
+    let control_plane = if args.runs("control-plane") {
+        Some(control_plane(&args, &podway).await?)
+    } else {
+        None
+    };
+    let node_phases = if !args.runs("nodes") {
+        None
+    } else if !host::is_root() {
+        progress("skipping the node phases: nodes are network namespaces, which need root");
+        None
+    } else {
+        Some(node_phases(&args, &podway).await?)
+    };
+
+    println!("# podway benchmark\n");
+    println!("- date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"));
+    println!("- machine: {}", machine.describe());
+    println!("- podway: {}", podway.display());
+    println!(
+        "- load average (1/5/15 min) before: {load_before}; after: {}",
+        host::load_average()
+    );
+    if let Some((starts, sqlite, raw, etcd)) = &control_plane {
+        println!("\n## Control plane (`--nodes 0`)\n");
+        println!(
+            "- one created Service as the server returns it: {} bytes of JSON",
+            sqlite.creates.sample.len()
+        );
+        println!(
+            "- load: {} Services at concurrency {}; {} watchers x {} events {} ms apart; {} startup runs, {} LIST runs\n",
+            args.services,
+            args.concurrency,
+            args.watchers,
+            args.watch_events,
+            args.watch_gap_ms,
+            args.startup_runs,
+            args.list_runs
+        );
+        println!(
+            "{}",
+            report::render(&rows(&args, starts, sqlite, raw.as_ref(), etcd.as_ref()))
+        );
+    }
+    if let Some(n) = &node_phases {
+        println!("\n## Nodes and pods (SQLite store)\n");
+        println!(
+            "- pods: image `{}` as bare Pods in one namespace on a 1-node cluster: {} one at a time (each deleted before the next), then {} at once; {} runs of `podway up --nodes {}`\n",
+            pods::IMAGE, args.pod_runs, args.pods, args.node_runs, args.nodes
+        );
+        let mut rows = pods_report::startup_rows(&n.pods);
+        rows.extend(pods_report::nodes_rows(&n.up));
+        rows.extend(pods_report::memory_rows(&n.pods));
+        println!(
+            "{}",
+            report::render_two("podway", "direct (fork+exec, no podway)", &rows)
+        );
+    }
+    Ok(())
+}
+
+/// Items 1–5: the control plane alone, on SQLite and (with `--etcd`) on etcd.
+async fn control_plane(
+    args: &Args,
+    podway: &Path,
+) -> Result<(startup::Startup, Loaded, Option<creates::Creates>, Option<Loaded>)> {
     progress(&format!("{} cold starts", args.startup_runs));
-    let starts = startup::measure(&podway, &args.work_dir, args.startup_runs).await?;
+    let starts = startup::measure(podway, &args.work_dir, args.startup_runs).await?;
 
     progress("podway (SQLite) under load");
-    let sqlite = loaded(&args, &podway, "sqlite", &[]).await?;
+    let sqlite = loaded(args, podway, "sqlite", &[]).await?;
 
     let (raw, etcd) = match &args.etcd {
         Some(endpoint) => {
@@ -111,38 +214,41 @@ async fn run(args: Args) -> Result<()> {
             let raw = creates::raw_etcd(endpoint, args.services, args.concurrency, &sqlite.creates.sample).await?;
             progress("podway (etcd) under load");
             let flags = ["--datastore".to_string(), format!("etcd://{endpoint}")];
-            (Some(raw), Some(loaded(&args, &podway, "etcd", &flags).await?))
+            (Some(raw), Some(loaded(args, podway, "etcd", &flags).await?))
         }
         None => (None, None),
     };
+    Ok((starts, sqlite, raw, etcd))
+}
 
-    println!("# podway control-plane benchmark\n");
-    println!("- date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"));
-    println!("- machine: {}", machine.describe());
-    println!("- podway: {}", podway.display());
-    println!(
-        "- one created Service as the server returns it: {} bytes of JSON",
-        sqlite.creates.sample.len()
-    );
-    println!(
-        "- load average (1/5/15 min) before: {load_before}; after: {}",
-        host::load_average()
-    );
-    println!(
-        "- load: {} Services at concurrency {}; {} watchers x {} events {} ms apart; {} startup runs, {} LIST runs\n",
-        args.services,
-        args.concurrency,
-        args.watchers,
-        args.watch_events,
-        args.watch_gap_ms,
-        args.startup_runs,
-        args.list_runs
-    );
-    println!(
-        "{}",
-        report::render(&rows(&args, &starts, &sqlite, raw.as_ref(), etcd.as_ref()))
-    );
-    Ok(())
+/// The node bars: pods on a 1-node cluster (startup and memory), then `podway up --nodes N`.
+/// Every cluster ends with `podway down`, also when a phase fails.
+async fn node_phases(args: &Args, podway: &Path) -> Result<NodePhases> {
+    progress("pods on a 1-node cluster");
+    let layout = nodes::Layout::bench(0, "pods");
+    let dir = args.work_dir.join("nodes-pods");
+    let (c, client) = nodes::start(podway, &dir, &layout, 1).await?;
+    let load = pods::PodLoad {
+        single: args.pod_runs,
+        burst: args.pods,
+        settle: Duration::from_secs(args.settle_secs),
+    };
+    let netns = nodes::Layout::netns_path(&layout.control_plane());
+    let measured = pods::measure(&client, podway, &netns, &c.data_dir(), c.podway.pid(), &load).await;
+    drop(client);
+    progress("  podway down");
+    let downed = c.down();
+    let pods = measured?;
+    let (_, left) = downed?;
+    if !left.is_empty() {
+        anyhow::bail!("podway down left network namespaces behind: {left:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    progress(&format!("{} x podway up --nodes {}", args.node_runs, args.nodes));
+    let layout = nodes::Layout::bench(1, "up");
+    let up = nodes::measure_up(podway, &args.work_dir, &layout, args.nodes, args.node_runs).await?;
+    Ok(NodePhases { up, pods })
 }
 
 /// Start podway with `flags`, let it settle, load it, and read its memory before and after.

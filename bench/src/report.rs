@@ -199,6 +199,29 @@ pub fn render(rows: &[Row]) -> String {
     out
 }
 
+/// Render `rows` as a Markdown table of two value columns: `podway` (the `sqlite` cell: node
+/// clusters run on the default store) and `baseline` (the `raw` cell: the same work without
+/// podway). The `etcd` cell is not shown.
+pub fn render_two(podway: &str, baseline: &str, rows: &[Row]) -> String {
+    let dash = || "—".to_string();
+    let mut out = format!("| Measure | {podway} | {baseline} | Bar: met? |\n|---|---:|---:|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.measure,
+            r.cells.sqlite.clone().unwrap_or_else(dash),
+            r.cells.raw.clone().unwrap_or_else(dash),
+            r.bar.as_ref().map(verdict).unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+/// KiB as megabytes (10^6 bytes) with two decimals, for per-pod figures.
+pub fn mb2(kib: f64) -> String {
+    format!("{:.2} MB", kib * 1024.0 / 1e6)
+}
+
 /// Memory before and after as two rows.
 pub fn memory_rows(when: &str, sqlite: Option<Memory>, etcd: Option<Memory>, rss_limit_mb: Option<f64>) -> Vec<Row> {
     let mut rows = vec![Row::memory(
@@ -263,11 +286,35 @@ mod tests {
     }
 
     #[test]
+    fn two_column_tables_show_podway_and_the_baseline_only() {
+        let row = Row::timed(
+            "x",
+            Some(Duration::from_millis(12)),
+            None,
+            Some(Duration::from_millis(3)),
+            Duration::from_millis(50),
+        );
+        let table = render_two("podway", "direct", &[row]);
+        assert!(
+            table.starts_with("| Measure | podway | direct | Bar: met? |"),
+            "{table}"
+        );
+        assert!(table.contains("| x | 12.0 ms | 3.00 ms | < 50.0 ms: yes |"), "{table}");
+    }
+
+    #[test]
+    fn per_pod_megabytes_keep_two_decimals() {
+        assert_eq!(mb2(1953.125), "2.00 MB");
+        assert_eq!(mb2(-100.0), "-0.10 MB");
+    }
+
+    #[test]
     fn pss_rows_appear_only_when_the_kernel_gives_pss() {
         let m = Memory {
             rss_kib: 1000,
             pss_kib: None,
             peak_rss_kib: 1000,
+            uss_kib: None,
         };
         assert_eq!(memory_rows("idle", Some(m), None, Some(60.0)).len(), 1);
         let m = Memory {
