@@ -37,11 +37,10 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// How long a node may be silent (no Lease renewal, no Ready heartbeat) before it is
-    /// marked `Unknown` (kube-controller-manager's `--node-monitor-grace-period`, 40s).
+    /// marked `Unknown` (kube-controller-manager's `--node-monitor-grace-period`: 50s since
+    /// 1.32, 40s before). How long its pods then stay is their toleration of the unreachable
+    /// taint (300s from the DefaultTolerationSeconds admission the API server applies).
     pub node_monitor_grace: Duration,
-    /// How long pods stay on an unreachable node before they are deleted (the default
-    /// `tolerationSeconds` of the unreachable taint, 5m).
-    pub pod_eviction_timeout: Duration,
     /// How often node health is re-checked (`--node-monitor-period`, 5s).
     pub node_monitor_period: Duration,
 }
@@ -49,8 +48,7 @@ pub struct ControllerConfig {
 impl Default for ControllerConfig {
     fn default() -> Self {
         ControllerConfig {
-            node_monitor_grace: Duration::from_secs(40),
-            pod_eviction_timeout: Duration::from_secs(300),
+            node_monitor_grace: Duration::from_secs(50),
             node_monitor_period: Duration::from_secs(5),
         }
     }

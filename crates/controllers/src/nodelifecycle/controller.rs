@@ -1,9 +1,11 @@
 //! The node lifecycle controller's edge: every `node_monitor_period` each node's heartbeat
 //! (Lease in `kube-node-lease`, or its Ready condition) is checked; a silent node goes
-//! `Unknown` and is tainted unreachable, its pods are marked not ready, and they are
-//! deleted once their toleration of the taint runs out.
+//! `Unknown` and is tainted unreachable, and its pods are marked not ready. Pods on any node
+//! with `NoExecute` taints (these, or a user's) are deleted once their toleration runs out
+//! (upstream's taint eviction controller).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -13,7 +15,10 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 use tokio::task::JoinSet;
 
-use super::health::{desired_taints, eviction_time, is_silent, last_heartbeat, ready_status, unknown_conditions};
+use super::health::{
+    desired_taints, disruption_target, eviction_time, is_silent, last_heartbeat, no_execute_taints, ready_status,
+    unknown_conditions,
+};
 use crate::events::{EventType, Recorder};
 use crate::informers::Informers;
 use crate::podutil;
@@ -31,6 +36,8 @@ struct Ctl {
     config: ControllerConfig,
     node_events: Recorder,
     evictions: Recorder,
+    /// Node name → when it was first seen with NoExecute taints.
+    tainted_since: Mutex<HashMap<String, jiff::Timestamp>>,
 }
 
 /// Runs the controller until dropped. Queue keys are node names.
@@ -59,6 +66,19 @@ pub async fn run(client: Client, inf: Informers, config: ControllerConfig) -> an
         Change::Deleted(_) => vec![],
         Change::Resynced => all3(),
     }));
+    // A pod landing on (or changing its tolerations on) a tainted node is judged at once.
+    let all4 = all.clone();
+    feeds.spawn(forward(inf.pods.subscribe(), queue.clone(), move |c| match c {
+        Change::Applied(p) => p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .map(|n| Key::new("", n))
+            .into_iter()
+            .collect(),
+        Change::Deleted(_) => vec![],
+        Change::Resynced => all4(),
+    }));
     inf.nodes.ready().await;
     inf.leases.ready().await;
     inf.pods.ready().await;
@@ -73,6 +93,7 @@ pub async fn run(client: Client, inf: Informers, config: ControllerConfig) -> an
         config,
         node_events: Recorder::new(client.clone(), "node-controller"),
         evictions: Recorder::new(client, "taint-eviction-controller"),
+        tainted_since: Mutex::new(HashMap::new()),
     };
     work("nodelifecycle", queue, |key| ctl.reconcile(key)).await;
     Ok(())
@@ -107,37 +128,27 @@ impl Ctl {
             node = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         }
         let mut next = self.config.node_monitor_period;
+        let on_node: Vec<Arc<Pod>> = self
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
+            .collect();
         if ready_status(&node) != "True" && !ready_status(&node).is_empty() {
-            let pods: Vec<Arc<Pod>> = self
-                .pods
-                .state()
-                .into_iter()
-                .filter(|p| {
-                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
-                        && podutil::is_pod_active(p)
-                })
-                .collect();
-            for pod in pods {
+            for pod in on_node
+                .iter()
+                .filter(|p| podutil::is_pod_active(p) && podutil::is_pod_ready(p))
+            {
                 let pod_api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-                if podutil::is_pod_ready(&pod) {
-                    self.mark_not_ready(&pod_api, &pod).await?;
-                }
-                match eviction_time(&node, &pod, self.config.pod_eviction_timeout) {
-                    Some(at) if at <= now => {
-                        match pod_api.delete(&pod.name_any(), &DeleteParams::default()).await {
-                            Ok(_) => {}
-                            Err(e) if podutil::is_not_found(&e) => continue,
-                            Err(e) => return Err(e),
-                        }
-                        let msg = format!(
-                            "Marking for deletion Pod {}/{}",
-                            pod.namespace().unwrap_or_default(),
-                            pod.name_any()
-                        );
-                        self.evictions
-                            .publish(pod.as_ref(), EventType::Normal, "TaintManagerEviction", &msg)
-                            .await;
-                    }
+                self.mark_not_ready(&pod_api, pod).await?;
+            }
+        }
+        // Taint-based eviction: any NoExecute taint, whoever set it.
+        let noticed = self.noticed(&name, !no_execute_taints(&node).is_empty(), now);
+        if let Some(noticed) = noticed {
+            for pod in on_node.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+                match eviction_time(&node, pod, noticed) {
+                    Some(at) if at <= now => self.evict(pod).await?,
                     Some(at) => {
                         let wait = Duration::from_millis(at.duration_since(now).as_millis().max(100) as u64);
                         next = next.min(wait);
@@ -147,6 +158,44 @@ impl Ctl {
             }
         }
         Ok(Some(next))
+    }
+
+    /// When this controller first saw `node` with NoExecute taints (the clock of taints that
+    /// carry no `timeAdded`); forgotten once the node has none.
+    fn noticed(&self, node: &str, tainted: bool, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        let mut seen = self.tainted_since.lock().unwrap_or_else(|e| e.into_inner());
+        if tainted {
+            Some(*seen.entry(node.to_string()).or_insert(now))
+        } else {
+            seen.remove(node);
+            None
+        }
+    }
+
+    /// Delete a pod whose toleration of the node's NoExecute taints ran out, as upstream's
+    /// taint eviction controller does: an Event, the `DisruptionTarget` condition, then the
+    /// delete (with the pod's own grace period).
+    async fn evict(&self, pod: &Pod) -> Result<(), kube::Error> {
+        let (ns, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let msg = format!("Marking for deletion Pod {ns}/{name}");
+        self.evictions
+            .publish(pod, EventType::Normal, "TaintManagerEviction", &msg)
+            .await;
+        let patch = serde_json::json!({"status": {"conditions": [disruption_target(jiff::Timestamp::now())]}});
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if podutil::is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if podutil::is_not_found(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `MarkPodsNotReady`: the pod's Ready condition becomes False.

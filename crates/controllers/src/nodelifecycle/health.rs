@@ -1,11 +1,11 @@
-//! Node health as pure functions (upstream `node_lifecycle_controller` and its taint-based
-//! eviction): when a node counts as silent, what its conditions and taints become, and
-//! when a pod on it is due for eviction.
+//! Node health as pure functions (upstream `node_lifecycle_controller` and the taint
+//! eviction controller): when a node counts as silent, what its conditions and taints
+//! become, and when a pod on a node with `NoExecute` taints is due for deletion.
 
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::scheduler::choose::tolerates;
@@ -129,47 +129,60 @@ pub fn desired_taints(node: &Node, now: jiff::Timestamp) -> Option<Vec<Taint>> {
     (out != current).then_some(out)
 }
 
-/// When a pod on the node must be evicted because of the node's NoExecute taints: at once
-/// if it does not tolerate one, after `tolerationSeconds` from the taint's `timeAdded` if
-/// it tolerates it for a while, never if it tolerates it forever. Pods without a matching
-/// toleration get `default_timeout` (what upstream's DefaultTolerationSeconds admission adds,
-/// 300s).
-pub fn eviction_time(node: &Node, pod: &Pod, default_timeout: Duration) -> Option<jiff::Timestamp> {
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+/// The node's `NoExecute` taints: those that evict pods (the taint eviction controller acts
+/// on these alone, whoever set them).
+pub fn no_execute_taints(node: &Node) -> Vec<Taint> {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .map(|ts| ts.iter().filter(|t| t.effect == "NoExecute").cloned().collect())
+        .unwrap_or_default()
+}
+
+/// When a pod on the node is due for deletion because of the node's `NoExecute` taints, as
+/// upstream's taint eviction controller decides: each taint is matched by the pod's first
+/// toleration of it; a taint no toleration matches evicts at once; otherwise the shortest
+/// `tolerationSeconds` among the matching tolerations counts (zero or less: at once), and a
+/// pod whose matching tolerations all lack `tolerationSeconds` stays forever (`None`).
+///
+/// Upstream starts the clock when it first sees the pod on the tainted node; here it starts
+/// at the earliest `timeAdded` of the taints that are not tolerated forever (set by the node
+/// lifecycle controller and by `kubectl taint`), or at `noticed` (when this controller first
+/// saw the node's NoExecute taints) for a taint without one.
+pub fn eviction_time(node: &Node, pod: &Pod, noticed: jiff::Timestamp) -> Option<jiff::Timestamp> {
     let tolerations = pod
         .spec
         .as_ref()
         .and_then(|s| s.tolerations.clone())
         .unwrap_or_default();
-    let mut due: Option<jiff::Timestamp> = None;
-    for taint in taints.iter().filter(|t| t.effect == "NoExecute") {
-        let added = taint
-            .time_added
-            .as_ref()
-            .map(|t| t.0)
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let matching: Vec<_> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
-        let after = if matching.is_empty() {
-            if taint.key == UNREACHABLE || taint.key == NOT_READY {
-                Some(default_timeout.as_secs() as i64)
-            } else {
-                Some(0)
+    let mut start: Option<jiff::Timestamp> = None;
+    let mut seconds: Option<i64> = None;
+    for taint in no_execute_taints(node) {
+        let since = taint.time_added.as_ref().map(|t| t.0).unwrap_or(noticed);
+        match tolerations.iter().find(|t| tolerates(t, &taint)) {
+            None => return Some(since),
+            Some(t) => {
+                if let Some(secs) = t.toleration_seconds {
+                    seconds = Some(seconds.map_or(secs, |s| s.min(secs)).max(0));
+                    start = Some(start.map_or(since, |s| s.min(since)));
+                }
             }
-        } else if matching.iter().any(|t| t.toleration_seconds.is_none()) {
-            None
-        } else {
-            matching
-                .iter()
-                .filter_map(|t| t.toleration_seconds)
-                .min()
-                .map(|s| s.max(0))
-        };
-        if let Some(secs) = after {
-            let at = added + jiff::SignedDuration::from_secs(secs);
-            due = Some(due.map_or(at, |d| d.min(at)));
         }
     }
-    due
+    // An overflowing time is one that never comes.
+    start?.checked_add(jiff::SignedDuration::from_secs(seconds?)).ok()
+}
+
+/// The pod condition upstream's taint eviction controller adds before it deletes a pod.
+pub fn disruption_target(now: jiff::Timestamp) -> PodCondition {
+    PodCondition {
+        type_: "DisruptionTarget".into(),
+        status: "True".into(),
+        reason: Some("DeletionByTaintManager".into()),
+        message: Some("Taint manager: deleting due to NoExecute taint".into()),
+        last_transition_time: Some(Time(now)),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
