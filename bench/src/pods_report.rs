@@ -110,6 +110,15 @@ pub fn startup_rows(p: &Pods) -> Vec<Row> {
     }
     rows.push(
         timed(
+            "1. same, the first pod to run: create sent → Running",
+            p.burst_running.iter().min().copied(),
+            None,
+            fifty,
+        )
+        .without_bar(),
+    );
+    rows.push(
+        timed(
             "1. same, first create sent → last pod Running",
             Some(p.burst_all_running),
             None,
