@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -589,4 +590,47 @@ spec:
         described.contains("Container web failed liveness probe, will be restarted"),
         "{described}"
     );
+}
+
+/// The memory limit file of process `pid`'s cgroup, if the host has a memory controller.
+fn memory_limit_of(pid: u32) -> Option<(PathBuf, String)> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let file = if ctrls.split(',').any(|c| c == "memory") {
+            PathBuf::from(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"))
+        } else if ctrls.is_empty() && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            PathBuf::from(format!("/sys/fs/cgroup{path}/memory.max"))
+        } else {
+            continue;
+        };
+        if let Ok(v) = std::fs::read_to_string(&file) {
+            return Some((file.parent().unwrap().to_path_buf(), v.trim().to_string()));
+        }
+    }
+    None
+}
+
+#[test]
+fn memory_limits_become_cgroup_limits_where_the_host_has_them() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    c.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: capped\n  labels: {app: capped}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '3600']\n    resources:\n      limits: {memory: 64Mi, cpu: 250m}\n",
+    );
+    running_pods(&c, "app=capped", 1);
+    let (_, containers) = pod_processes(&c, "capped");
+    let host_has_memory_cgroups = std::path::Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists()
+        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").is_ok_and(|c| c.contains("memory"));
+    let limit = memory_limit_of(containers[0]);
+    if host_has_memory_cgroups {
+        let (dir, value) = limit.expect("the container is in a podway memory cgroup");
+        assert_eq!(value, "67108864");
+        assert!(dir.display().to_string().contains("/podway/"), "{}", dir.display());
+        c.ok(&["delete", "pod", "capped", "--grace-period=1"]);
+        assert!(!dir.exists(), "the pod's cgroup goes with it: {}", dir.display());
+    } else {
+        // Without cgroups the container runs unlimited.
+        assert!(limit.is_none_or(|(d, _)| !d.display().to_string().contains("/podway/")));
+    }
 }

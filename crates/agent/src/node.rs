@@ -270,6 +270,7 @@ pub async fn run(
                     conf_dir: setup.cni_conf_dir.clone(),
                 },
                 state_dir: setup.state_dir.clone(),
+                cgroups: crate::sandbox::cgroups::Cgroups::detect(&setup.state_dir),
             },
             dns: crate::sandbox::files::ClusterDns {
                 server: dns,

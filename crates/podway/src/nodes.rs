@@ -178,7 +178,9 @@ impl Drop for Agents {
 fn spawn(network: &Network<SystemIp>, link: &AgentLink, node: &str, log_dir: &Path) -> Result<Child> {
     let plan = network.plan();
     let n = plan.node(node).with_context(|| format!("unknown node {node}"))?;
-    let exe = std::env::current_exe()?;
+    // Our own image through /proc: it stays valid when the file on disk is replaced by a
+    // rebuild, so a restarted agent runs the same program as the cluster.
+    let exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
     let mut argv: Vec<String> = vec![
         exe.display().to_string(),
         "agent".into(),
@@ -204,7 +206,7 @@ fn spawn(network: &Network<SystemIp>, link: &AgentLink, node: &str, log_dir: &Pa
         argv.push("--control-plane".into());
     }
     let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let mut cmd = network.node_command(node, &args).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut cmd = network.agent_command(node, &args).map_err(|e| anyhow::anyhow!("{e}"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -82,6 +82,16 @@ impl<I: Ip> Network<I> {
         Ok(cmd)
     }
 
+    /// A command that runs `argv` in node `node`'s network namespace but the host's mount
+    /// namespace (`nsenter --net`): how the node's agent starts. Unlike `ip netns exec`, it
+    /// keeps the host's `/sys`, so the agent sees the cgroup hierarchy it sets pod limits in.
+    pub fn agent_command<S: AsRef<OsStr>>(&self, node: &str, argv: &[S]) -> Result<Command, NetworkError> {
+        let node = self.node(node)?;
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", node.netns)).arg("--").args(argv);
+        Ok(cmd)
+    }
+
     fn node(&self, name: &str) -> Result<&NodePlan, NetworkError> {
         self.plan.node(name).ok_or_else(|| NetworkError::UnknownNode {
             node: name.to_string(),
@@ -243,6 +253,18 @@ mod tests {
         );
         assert!(net.node_command("nope", &["sh"]).is_err());
         assert!(!called.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn agents_enter_only_the_nodes_network_namespace() {
+        let net = Network::new(plan(1), empty_machine());
+        let cmd = net.agent_command("t-control-plane", &["podway", "agent"]).unwrap();
+        assert_eq!(cmd.get_program(), "nsenter");
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            args,
+            ["--net=/run/netns/podway-t-control-plane", "--", "podway", "agent"]
+        );
     }
 
     #[test]

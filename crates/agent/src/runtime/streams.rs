@@ -198,11 +198,22 @@ impl PodStreams for RuntimeStreams {
         let (_, c, dir) = self.running(namespace, pod, container)?;
         let ended = self.run_ended(namespace, pod, container).shared();
         let stdin = if io.stdin && c.stdin {
-            let fifo = tokio::fs::OpenOptions::new()
+            // Opening a FIFO for writing blocks until someone reads it; the container may
+            // have ended a moment ago, so open without blocking (ENXIO: nobody reads).
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new()
                 .write(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
                 .open(dir.join("stdin"))
-                .await
+                .map_err(|e| {
+                    StreamError::new(
+                        400,
+                        format!("container {container:?} in pod {pod:?} does not read stdin: {e}"),
+                    )
+                })?;
+            rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
                 .map_err(|e| StreamError::internal(format!("opening the container's stdin: {e}")))?;
+            let fifo = tokio::fs::File::from_std(file);
             Some(Box::pin(fifo) as crate::kubelet::StdinPipe)
         } else {
             None

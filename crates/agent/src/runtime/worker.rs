@@ -54,6 +54,7 @@ pub struct Worker {
     /// Probe workers report here.
     pub(super) probe_tx: tokio::sync::mpsc::UnboundedSender<crate::probe::ProbeUpdate>,
     probe_rx: tokio::sync::mpsc::UnboundedReceiver<crate::probe::ProbeUpdate>,
+    events: tokio::sync::mpsc::UnboundedSender<(ObjectReference, EventType, String, String)>,
 }
 
 fn rfc3339_ms(ms: u64) -> String {
@@ -85,6 +86,14 @@ impl Worker {
             .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_else(now_rfc3339);
         let (probe_tx, probe_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events, mut pending) =
+            tokio::sync::mpsc::unbounded_channel::<(ObjectReference, EventType, String, String)>();
+        let recorder = rt.recorder.clone();
+        tokio::spawn(async move {
+            while let Some((r, type_, reason, message)) = pending.recv().await {
+                recorder.publish_ref(&r, type_, &reason, &message).await;
+            }
+        });
         Worker {
             rt,
             pod,
@@ -98,6 +107,7 @@ impl Worker {
             finished: false,
             probe_tx,
             probe_rx,
+            events,
         }
     }
 
@@ -134,17 +144,18 @@ impl Worker {
         podway_events::object_reference(&self.pod)
     }
 
+    /// Events are written in order by a task of their own, off the path that starts
+    /// containers and reports status.
     async fn event(&self, type_: EventType, reason: &str, message: &str) {
-        self.rt
-            .recorder
-            .publish_ref(&self.reference(), type_, reason, message)
-            .await;
+        let _ = self
+            .events
+            .send((self.reference(), type_, reason.to_string(), message.to_string()));
     }
 
     async fn container_event(&self, c: &str, type_: EventType, reason: &str, message: &str) {
         let mut r = self.reference();
         r.field_path = Some(format!("spec.containers{{{c}}}"));
-        self.rt.recorder.publish_ref(&r, type_, reason, message).await;
+        let _ = self.events.send((r, type_, reason.to_string(), message.to_string()));
     }
 
     /// Run until the pod is gone.
@@ -480,7 +491,10 @@ impl Worker {
         } else {
             None
         };
+        let limits = crate::sandbox::cgroups::limits_of(c.resources.as_ref());
+        let cgroups = self.rt.cfg.sandbox.cgroups.create_container(&self.uid(), &name, limits);
         let req = StartRequest {
+            cgroups,
             name: name.clone(),
             argv,
             env: full_env.clone(),

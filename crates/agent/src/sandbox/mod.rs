@@ -13,6 +13,7 @@
 //!     <container>/<restartCount>.log
 //! ```
 
+pub mod cgroups;
 pub mod cni;
 pub mod files;
 pub mod shim;
@@ -36,6 +37,8 @@ pub struct SandboxSetup {
     pub cni: CniSetup,
     /// The node's state directory.
     pub state_dir: PathBuf,
+    /// Resource limits, where the host offers cgroups.
+    pub cgroups: cgroups::Cgroups,
 }
 
 /// A running sandbox, as recorded in `sandbox.json`.
@@ -226,6 +229,7 @@ impl SandboxSetup {
         reap_exited_shims();
         let _ = std::fs::remove_file(sandbox.dir.join(RECORD));
         let _ = std::fs::remove_file(shim::socket_path(&sandbox.dir));
+        self.cgroups.remove_pod(&sandbox.uid);
         del
     }
 }
@@ -273,12 +277,12 @@ fn all_pids() -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// Kill every pod of every node whose state lives under `root` (a cluster's data directory):
-/// the shims and all processes in their namespaces. For `podway down` and crash cleanup.
-/// Returns how many pods were killed.
+/// Kill every pod of every node whose state lives under `root` (a cluster's `nodes`
+/// directory): the shims and all processes in their namespaces, then the nodes' cgroups. For
+/// `podway down` and crash cleanup. Returns how many pods were killed.
 pub fn kill_pods_under(root: &Path) -> usize {
     let mut killed = 0;
-    let root = root.display().to_string();
+    let root_text = root.display().to_string();
     for pid in all_pids() {
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
@@ -290,13 +294,16 @@ pub fn kill_pods_under(root: &Path) -> usize {
         let is_shim = args.iter().any(|a| a == "pod-shim");
         let dir = args
             .windows(2)
-            .find(|w| w[0] == "--dir" && w[1].starts_with(&root))
+            .find(|w| w[0] == "--dir" && w[1].starts_with(&root_text))
             .map(|w| PathBuf::from(&w[1]));
         if let (true, Some(dir)) = (is_shim, dir) {
             kill_namespace_processes(pid);
             let _ = std::fs::remove_file(shim::socket_path(&dir));
             killed += 1;
         }
+    }
+    for node in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        cgroups::Cgroups::detect(&node.path()).remove_all();
     }
     killed
 }

@@ -50,6 +50,9 @@ pub struct StartRequest {
     pub log: PathBuf,
     /// A FIFO to use as stdin (for `stdin: true` containers); `/dev/null` otherwise.
     pub stdin_fifo: Option<PathBuf>,
+    /// cgroup directories the process joins (its resource limits); may be empty.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 /// A request to the shim, one JSON object per line.
@@ -416,6 +419,10 @@ fn spawn(start: &StartRequest) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("exec: {program:?}: {e}"))?;
     // The reaper thread collects the exit status with wait(); the Child handle is not needed.
     let pid = child.id() as i32;
+    // Joined right after the start: what the program forks from then on inherits the limits.
+    for dir in &start.cgroups {
+        let _ = std::fs::write(dir.join("cgroup.procs"), pid.to_string());
+    }
     drop(child);
     Ok(pid)
 }

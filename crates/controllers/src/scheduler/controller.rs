@@ -40,7 +40,7 @@ struct Ctl {
     nodes: Store<Node>,
     recorder: Recorder,
     /// Bindings made but not yet seen in the pod cache, so a burst spreads across nodes.
-    assumed: Mutex<HashMap<String, String>>,
+    assumed: std::sync::Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// Runs the scheduler until dropped.
@@ -76,7 +76,7 @@ pub async fn run(client: Client, inf: Informers) -> anyhow::Result<()> {
         pods: inf.pods.store().clone(),
         nodes: inf.nodes.store().clone(),
         recorder: Recorder::new(client, DEFAULT_SCHEDULER),
-        assumed: Mutex::new(HashMap::new()),
+        assumed: std::sync::Arc::new(Mutex::new(HashMap::new())),
     };
     work("scheduler", queue, |key| ctl.reconcile(key)).await;
     Ok(())
@@ -131,20 +131,41 @@ impl Ctl {
                         ..Default::default()
                     },
                 };
-                match api
-                    .create_subresource::<_, serde_json::Value>("binding", &key.name, &PostParams::default(), &binding)
-                    .await
-                {
-                    Ok(_) => {}
-                    // Already bound (by us a moment ago, or someone else), or gone.
-                    Err(e) if podutil::is_conflict(&e) || podutil::is_not_found(&e) => return Ok(None),
-                    Err(e) => return Err(e),
-                }
-                self.assumed.lock().expect("lock poisoned").insert(uid, node.clone());
-                let msg = format!("Successfully assigned {}/{} to {node}", key.namespace, key.name);
-                self.recorder
-                    .publish(pod.as_ref(), EventType::Normal, "Scheduled", &msg)
-                    .await;
+                // Assume the placement at once and bind in the background, as kube-scheduler's
+                // binding cycle does: the next pod is placed while this binding is in flight
+                // (a burst of pods is not bound one round trip at a time).
+                self.assumed
+                    .lock()
+                    .expect("lock poisoned")
+                    .insert(uid.clone(), node.clone());
+                let assumed = self.assumed.clone();
+                let recorder = self.recorder.clone();
+                tokio::spawn(async move {
+                    match api
+                        .create_subresource::<_, serde_json::Value>(
+                            "binding",
+                            &key.name,
+                            &PostParams::default(),
+                            &binding,
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            let msg = format!("Successfully assigned {}/{} to {node}", key.namespace, key.name);
+                            recorder
+                                .publish(pod.as_ref(), EventType::Normal, "Scheduled", &msg)
+                                .await;
+                        }
+                        // Already bound (by us a moment ago, or someone else), or gone.
+                        Err(e) if podutil::is_conflict(&e) || podutil::is_not_found(&e) => {}
+                        Err(e) => {
+                            // Forget the assumption: the pod is placed again on its next change
+                            // or resync.
+                            tracing::warn!(pod = %key.name, error = %e, "binding failed");
+                            assumed.lock().expect("lock poisoned").remove(&uid);
+                        }
+                    }
+                });
                 Ok(None)
             }
             Outcome::Unschedulable(msg) => {
