@@ -99,6 +99,8 @@ pub struct Runtime {
     pods: Mutex<HashMap<String, PodEntry>>,
     changes: tokio::sync::broadcast::Sender<()>,
     host_programs: std::sync::OnceLock<crate::images::HostPrograms>,
+    /// How many sandboxes are created at once (twice the CPUs).
+    sandbox_slots: tokio::sync::Semaphore,
 }
 
 impl Runtime {
@@ -122,6 +124,9 @@ impl Runtime {
             pods: Mutex::new(HashMap::new()),
             changes: tokio::sync::broadcast::channel(16).0,
             host_programs: std::sync::OnceLock::new(),
+            sandbox_slots: tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            ),
         })
     }
 

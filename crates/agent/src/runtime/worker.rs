@@ -214,6 +214,7 @@ impl Worker {
             return None;
         }
         let mut wake: Option<Instant> = None;
+        let began = Instant::now();
         if let Err(e) = self.ensure_sandbox().await {
             let msg = format!("Failed to create pod sandbox: {e:#}");
             tracing::warn!(pod = %self.name(), "{msg}");
@@ -221,6 +222,7 @@ impl Worker {
             self.report_status().await;
             return Some(Duration::from_secs(5));
         }
+        let sandbox_ready = began.elapsed();
         let dir = self.dir();
         match shim_client::state(&dir).await {
             Ok((version, processes)) => {
@@ -280,7 +282,9 @@ impl Worker {
         // The streams must know a run before the API says it happened (`kubectl run -i`
         // reads the logs the moment the pod is Succeeded).
         self.publish_view();
+        let started = began.elapsed();
         let phase = self.report_status().await;
+        tracing::debug!(pod = %self.name(), ?sandbox_ready, ?started, reported = ?began.elapsed(), "sync");
         if phase == "Succeeded" || phase == "Failed" {
             // Like kubelet, a pod that ended for good gives back its sandbox (and address).
             self.finished = true;
@@ -331,6 +335,9 @@ impl Worker {
         let pod = self.pod.clone();
         let domain = dns.domain.clone();
         let setup = self.rt.cfg.sandbox.clone();
+        // A burst of pods is set up a few at a time: the machine's cores finish the first pods
+        // early instead of every pod late.
+        let _slot = self.rt.sandbox_slots.acquire().await?;
         let sb =
             tokio::task::spawn_blocking(move || setup.create(&req, |ip| files::hosts(&pod, ip, &domain))).await??;
         self.sandbox = Some(sb);
