@@ -85,16 +85,23 @@ pub enum CatalogError {
 pub fn load_catalog(path: &Path) -> Result<Catalog, CatalogError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_catalog(path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Catalog { path: path.to_path_buf(), entries: Vec::new() })
-        }
-        Err(source) => Err(CatalogError::Read { path: path.to_path_buf(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog {
+            path: path.to_path_buf(),
+            entries: Vec::new(),
+        }),
+        Err(source) => Err(CatalogError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Parse catalog text; `path` is only used in messages.
 pub fn parse_catalog(path: &Path, text: &str) -> Result<Catalog, CatalogError> {
-    let invalid = |message: String| CatalogError::Invalid { path: path.to_path_buf(), message };
+    let invalid = |message: String| CatalogError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
     // An empty file (or one with only comments) is an empty catalog, not an error.
     let file: Option<CatalogFile> = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let entries = file.map(|f| f.images).unwrap_or_default();
@@ -109,13 +116,19 @@ pub fn parse_catalog(path: &Path, text: &str) -> Result<Catalog, CatalogError> {
             )));
         }
     }
-    Ok(Catalog { path: path.to_path_buf(), entries })
+    Ok(Catalog {
+        path: path.to_path_buf(),
+        entries,
+    })
 }
 
 impl Catalog {
     /// An empty catalog that would live at `path`.
     pub fn empty(path: impl Into<PathBuf>) -> Catalog {
-        Catalog { path: path.into(), entries: Vec::new() }
+        Catalog {
+            path: path.into(),
+            entries: Vec::new(),
+        }
     }
 
     /// The first entry matching the image, trying every spelling of it: as written, the familiar
@@ -129,7 +142,9 @@ impl Catalog {
             reference.familiar_repository(),
             reference.repository(),
         ];
-        self.entries.iter().find(|entry| spellings.iter().any(|s| glob_match(&entry.image, s)))
+        self.entries
+            .iter()
+            .find(|entry| spellings.iter().any(|s| glob_match(&entry.image, s)))
     }
 }
 
@@ -187,10 +202,19 @@ mod tests {
     #[test]
     fn an_entry_matches_every_spelling_of_its_image() {
         let c = catalog("images:\n- image: nginx\n  command: [/opt/nginx]\n");
-        for image in ["nginx", "nginx:latest", "docker.io/library/nginx", "docker.io/library/nginx:latest"] {
+        for image in [
+            "nginx",
+            "nginx:latest",
+            "docker.io/library/nginx",
+            "docker.io/library/nginx:latest",
+        ] {
             assert_eq!(find(&c, image), Some("/opt/nginx"), "{image}");
         }
-        assert_eq!(find(&c, "nginx:1.25"), Some("/opt/nginx"), "untagged entries match every tag");
+        assert_eq!(
+            find(&c, "nginx:1.25"),
+            Some("/opt/nginx"),
+            "untagged entries match every tag"
+        );
         assert_eq!(find(&c, "myorg/nginx"), None);
     }
 
@@ -206,9 +230,8 @@ mod tests {
 
     #[test]
     fn all_fields_are_read() {
-        let c = catalog(
-            "images:\n- image: a\n  command: [/bin/a, -x]\n  args: [b]\n  env: {K: v}\n  workingDir: /srv\n",
-        );
+        let c =
+            catalog("images:\n- image: a\n  command: [/bin/a, -x]\n  args: [b]\n  env: {K: v}\n  workingDir: /srv\n");
         let e = &c.entries[0];
         assert_eq!(e.command, ["/bin/a", "-x"]);
         assert_eq!(e.args, ["b"]);
@@ -229,12 +252,22 @@ mod tests {
     #[test]
     fn invalid_catalogs_name_the_file_and_the_problem() {
         let p = Path::new("/data/images.yaml");
-        let unknown = parse_catalog(p, "images:\n- image: a\n  cmd: [x]\n").unwrap_err().to_string();
-        assert!(unknown.contains("/data/images.yaml") && unknown.contains("unknown field `cmd`"), "{unknown}");
-        let no_command = parse_catalog(p, "images:\n- image: a\n  command: []\n").unwrap_err().to_string();
+        let unknown = parse_catalog(p, "images:\n- image: a\n  cmd: [x]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("/data/images.yaml") && unknown.contains("unknown field `cmd`"),
+            "{unknown}"
+        );
+        let no_command = parse_catalog(p, "images:\n- image: a\n  command: []\n")
+            .unwrap_err()
+            .to_string();
         assert!(no_command.contains("images[0].command"), "{no_command}");
         let not_yaml = parse_catalog(p, "images: [\n").unwrap_err().to_string();
-        assert!(not_yaml.starts_with("the image catalog /data/images.yaml is invalid"), "{not_yaml}");
+        assert!(
+            not_yaml.starts_with("the image catalog /data/images.yaml is invalid"),
+            "{not_yaml}"
+        );
     }
 
     #[test]

@@ -84,21 +84,31 @@ impl ImageError {
             ImageError::InvalidName { image, detail } => {
                 format!("Failed to apply default image tag {image:?}: couldn't parse image name {image:?}: {detail}")
             }
-            ImageError::NotFound { reference, suggestion, catalog, .. } => format!(
+            ImageError::NotFound {
+                reference,
+                suggestion,
+                catalog,
+                ..
+            } => format!(
                 "podway cannot pull {reference:?}: it is not in the image catalog ({catalog}), not a built-in test \
                  image and not a program on this host; to run it, map it to a host program in {catalog}, e.g. \
                  \"images: [{{image: {suggestion}, command: [/path/to/program]}}]\" (see docs/images.md)",
                 catalog = catalog.display()
             ),
-            ImageError::HostProgramMissing { image, program, package, catalog } => format!(
+            ImageError::HostProgramMissing {
+                image,
+                program,
+                package,
+                catalog,
+            } => format!(
                 "podway runs {image:?} with the host's {program}, which is not installed: install it \
                  (apt-get install {package}) or map the image to another program in the image catalog {catalog}",
                 program = program.display(),
                 catalog = catalog.display()
             ),
-            ImageError::ExecutableNotFound { command, .. } => format!(
-                "failed to start container process: exec: {command:?}: executable file not found in $PATH"
-            ),
+            ImageError::ExecutableNotFound { command, .. } => {
+                format!("failed to start container process: exec: {command:?}: executable file not found in $PATH")
+            }
         }
     }
 

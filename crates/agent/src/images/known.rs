@@ -82,17 +82,35 @@ pub(crate) fn lookup(r: &ImageRef) -> Option<KnownImage> {
         userland,
     };
     let known = match path {
-        "sysnet4admin/echo-hname" if docker_hub => {
-            image(Provider::Builtin("echo-hname"), &[NGINX_ENTRYPOINT], NGINX_CMD, &["nginx"], Userland::Busybox)
-        }
-        "sysnet4admin/echo-ip" if docker_hub => {
-            image(Provider::Builtin("echo-ip"), &[NGINX_ENTRYPOINT], NGINX_CMD, &["nginx"], Userland::Busybox)
-        }
-        "traefik/whoami" | "containous/whoami" if docker_hub => {
-            image(Provider::Builtin("whoami"), &["/whoami"], &[], &["whoami"], Userland::None)
-        }
+        "sysnet4admin/echo-hname" if docker_hub => image(
+            Provider::Builtin("echo-hname"),
+            &[NGINX_ENTRYPOINT],
+            NGINX_CMD,
+            &["nginx"],
+            Userland::Busybox,
+        ),
+        "sysnet4admin/echo-ip" if docker_hub => image(
+            Provider::Builtin("echo-ip"),
+            &[NGINX_ENTRYPOINT],
+            NGINX_CMD,
+            &["nginx"],
+            Userland::Busybox,
+        ),
+        "traefik/whoami" | "containous/whoami" if docker_hub => image(
+            Provider::Builtin("whoami"),
+            &["/whoami"],
+            &[],
+            &["whoami"],
+            Userland::None,
+        ),
         "hashicorp/http-echo" if docker_hub => {
-            let mut k = image(Provider::Builtin("http-echo"), &["/http-echo"], &[], &["http-echo"], Userland::None);
+            let mut k = image(
+                Provider::Builtin("http-echo"),
+                &["/http-echo"],
+                &[],
+                &["http-echo"],
+                Userland::None,
+            );
             // Releases from 1.0 on set a default text; 0.2.x insist on -text.
             if !tag.is_some_and(|t| t.starts_with("0.")) {
                 k.env.push(("ECHO_TEXT", "hello-world".to_string()));
@@ -102,12 +120,21 @@ pub(crate) fn lookup(r: &ImageRef) -> Option<KnownImage> {
         "echoserver" | "google_containers/echoserver" | "google-containers/echoserver"
             if matches!(domain, "registry.k8s.io" | "k8s.gcr.io" | "gcr.io") =>
         {
-            let name = if echoserver_is_legacy(tag) { "echoserver-1.4" } else { "echoserver" };
+            let name = if echoserver_is_legacy(tag) {
+                "echoserver-1.4"
+            } else {
+                "echoserver"
+            };
             image(Provider::Builtin(name), &[], NGINX_CMD, &["nginx"], Userland::Busybox)
         }
         "kicbase/echo-server" | "jmalloc/echo-server" if docker_hub => {
-            let mut k =
-                image(Provider::Builtin("echo-server"), &["/bin/echo-server"], &[], &["echo-server"], Userland::None);
+            let mut k = image(
+                Provider::Builtin("echo-server"),
+                &["/bin/echo-server"],
+                &[],
+                &["echo-server"],
+                Userland::None,
+            );
             k.env.push(("PORT", "8080".to_string()));
             k
         }
@@ -118,24 +145,44 @@ pub(crate) fn lookup(r: &ImageRef) -> Option<KnownImage> {
                 // hello-app has no other versions; a pull of one would fail.
                 Some(_) => return None,
             };
-            let mut k = image(Provider::Builtin(name), &[], &["/hello-app"], &["hello-app"], Userland::None);
+            let mut k = image(
+                Provider::Builtin(name),
+                &[],
+                &["/hello-app"],
+                &["hello-app"],
+                Userland::None,
+            );
             k.env.push(("PORT", "8080".to_string()));
             k
         }
-        "library/nginx" if docker_hub => {
-            image(Provider::Nginx, &[NGINX_ENTRYPOINT], NGINX_CMD, &["nginx", "nginx-debug"], Userland::Debian)
-        }
+        "library/nginx" if docker_hub => image(
+            Provider::Nginx,
+            &[NGINX_ENTRYPOINT],
+            NGINX_CMD,
+            &["nginx", "nginx-debug"],
+            Userland::Debian,
+        ),
         "library/busybox" if docker_hub => image(Provider::Busybox, &[], &["sh"], &["busybox"], Userland::Busybox),
         "busybox" | "google_containers/busybox" | "google-containers/busybox"
             if matches!(domain, "registry.k8s.io" | "k8s.gcr.io" | "gcr.io") =>
         {
             image(Provider::Busybox, &[], &["sh"], &["busybox"], Userland::Busybox)
         }
-        "curlimages/curl" if docker_hub => {
-            image(Provider::Curl, &[CURL_ENTRYPOINT], &["curl"], &["curl"], Userland::Busybox)
-        }
+        "curlimages/curl" if docker_hub => image(
+            Provider::Curl,
+            &[CURL_ENTRYPOINT],
+            &["curl"],
+            &["curl"],
+            Userland::Busybox,
+        ),
         "library/python" if docker_hub => {
-            let mut k = image(Provider::Python, &[], &["python3"], &["python", "python3"], Userland::Debian);
+            let mut k = image(
+                Provider::Python,
+                &[],
+                &["python3"],
+                &["python", "python3"],
+                Userland::Debian,
+            );
             k.env.push(("LANG", "C.UTF-8".to_string()));
             k
         }
@@ -146,7 +193,9 @@ pub(crate) fn lookup(r: &ImageRef) -> Option<KnownImage> {
 
 /// echoserver up to 1.4 printed `CLIENT VALUES:`…; later versions print `Hostname:`….
 fn echoserver_is_legacy(tag: Option<&str>) -> bool {
-    let Some((major, minor)) = tag.and_then(|t| t.split_once('.')) else { return false };
+    let Some((major, minor)) = tag.and_then(|t| t.split_once('.')) else {
+        return false;
+    };
     matches!((major.parse::<u32>(), minor.parse::<u32>()), (Ok(1), Ok(m)) if m <= 4)
 }
 
@@ -161,7 +210,9 @@ fn is_hello_app(domain: &str, path: &str) -> bool {
 pub(crate) fn is_own_program(known: &KnownImage, name: &str) -> bool {
     known.programs.contains(&name)
         || (known.provider == Provider::Python
-            && name.strip_prefix("python3.").is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())))
+            && name
+                .strip_prefix("python3.")
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())))
 }
 
 #[cfg(test)]
@@ -186,16 +237,28 @@ mod tests {
             provider("us-docker.pkg.dev/google-samples/containers/gke/hello-app:2.0"),
             Some(Provider::Builtin("hello-app-2.0.0"))
         );
-        assert_eq!(provider("gcr.io/google-samples/hello-app:2.0"), Some(Provider::Builtin("hello-app-2.0.0")));
+        assert_eq!(
+            provider("gcr.io/google-samples/hello-app:2.0"),
+            Some(Provider::Builtin("hello-app-2.0.0"))
+        );
         assert_eq!(provider("gcr.io/google-samples/hello-app:9.9"), None);
         assert_eq!(provider("gcr.io/other/hello-app:1.0"), None);
     }
 
     #[test]
     fn echoserver_versions_pick_their_output_format() {
-        assert_eq!(provider("registry.k8s.io/echoserver:1.10"), Some(Provider::Builtin("echoserver")));
-        assert_eq!(provider("k8s.gcr.io/echoserver:1.4"), Some(Provider::Builtin("echoserver-1.4")));
-        assert_eq!(provider("gcr.io/google_containers/echoserver:1.4"), Some(Provider::Builtin("echoserver-1.4")));
+        assert_eq!(
+            provider("registry.k8s.io/echoserver:1.10"),
+            Some(Provider::Builtin("echoserver"))
+        );
+        assert_eq!(
+            provider("k8s.gcr.io/echoserver:1.4"),
+            Some(Provider::Builtin("echoserver-1.4"))
+        );
+        assert_eq!(
+            provider("gcr.io/google_containers/echoserver:1.4"),
+            Some(Provider::Builtin("echoserver-1.4"))
+        );
         assert_eq!(provider("docker.io/library/echoserver:1.10"), None);
     }
 
@@ -216,7 +279,10 @@ mod tests {
     #[test]
     fn host_program_images_are_recognised_with_any_tag() {
         assert_eq!(provider("nginx:1.14.2"), Some(Provider::Nginx));
-        assert_eq!(provider("docker.io/library/nginx@sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31"), Some(Provider::Nginx));
+        assert_eq!(
+            provider("docker.io/library/nginx@sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31"),
+            Some(Provider::Nginx)
+        );
         assert_eq!(provider("busybox:1.28"), Some(Provider::Busybox));
         assert_eq!(provider("registry.k8s.io/busybox"), Some(Provider::Busybox));
         assert_eq!(provider("curlimages/curl:8.5.0"), Some(Provider::Curl));
@@ -228,6 +294,9 @@ mod tests {
     fn http_echo_has_a_default_text_only_from_1_0() {
         let env = |image: &str| lookup(&ImageRef::parse(image).unwrap()).unwrap().env;
         assert!(env("hashicorp/http-echo:0.2.3").is_empty());
-        assert_eq!(env("hashicorp/http-echo"), vec![("ECHO_TEXT", "hello-world".to_string())]);
+        assert_eq!(
+            env("hashicorp/http-echo"),
+            vec![("ECHO_TEXT", "hello-world".to_string())]
+        );
     }
 }

@@ -131,7 +131,9 @@ pub struct Launch {
 impl Launch {
     /// The whole argv: program then arguments.
     pub fn argv(&self) -> Vec<String> {
-        std::iter::once(self.program.to_string_lossy().to_string()).chain(self.args.iter().cloned()).collect()
+        std::iter::once(self.program.to_string_lossy().to_string())
+            .chain(self.args.iter().cloned())
+            .collect()
     }
 
     /// Create [`Launch::files`] (and their directories), replacing what is there: call it
@@ -175,16 +177,29 @@ mod tests {
             env: vec![],
             working_dir: "/".into(),
             files: vec![
-                GeneratedFile::File { path: dir.path().join("a/conf"), contents: "x".into(), mode: 0o755 },
-                GeneratedFile::Symlink { path: dir.path().join("bin/sh"), target: "/bin/busybox".into() },
+                GeneratedFile::File {
+                    path: dir.path().join("a/conf"),
+                    contents: "x".into(),
+                    mode: 0o755,
+                },
+                GeneratedFile::Symlink {
+                    path: dir.path().join("bin/sh"),
+                    target: "/bin/busybox".into(),
+                },
             ],
         };
         launch.write_files().unwrap();
         launch.write_files().unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("a/conf")).unwrap(), "x");
-        assert_eq!(std::fs::read_link(dir.path().join("bin/sh")).unwrap(), PathBuf::from("/bin/busybox"));
+        assert_eq!(
+            std::fs::read_link(dir.path().join("bin/sh")).unwrap(),
+            PathBuf::from("/bin/busybox")
+        );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("a/conf")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("a/conf"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
     }
 
@@ -192,7 +207,10 @@ mod tests {
     fn which_finds_commands_in_the_path_or_as_given() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("tool"), "").unwrap();
-        let host = HostPrograms { path: vec![dir.path().to_path_buf()], ..HostPrograms::debian() };
+        let host = HostPrograms {
+            path: vec![dir.path().to_path_buf()],
+            ..HostPrograms::debian()
+        };
         assert_eq!(host.which("tool"), Some(dir.path().join("tool")));
         assert_eq!(host.which("missing"), None);
         let abs = dir.path().join("tool").to_string_lossy().to_string();

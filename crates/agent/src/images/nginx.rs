@@ -28,7 +28,10 @@ pub(crate) struct NginxConfig<'a> {
 pub(crate) fn listen_ports(container: &k8s_openapi::api::core::v1::Container) -> Vec<u16> {
     let mut ports = Vec::new();
     for p in container.ports.iter().flatten() {
-        let tcp = p.protocol.as_deref().is_none_or(|proto| proto.eq_ignore_ascii_case("TCP"));
+        let tcp = p
+            .protocol
+            .as_deref()
+            .is_none_or(|proto| proto.eq_ignore_ascii_case("TCP"));
         if let Ok(port) = u16::try_from(p.container_port) {
             if tcp && port != 0 && !ports.contains(&port) {
                 ports.push(port);
@@ -124,7 +127,11 @@ pub(crate) fn args(container_args: &[String], config_file: &Path) -> Vec<String>
                 out.push(arg.clone());
                 if let Some(path) = container_args.get(i + 1) {
                     // The image's own path means "the default configuration": use ours.
-                    out.push(if path == "/etc/nginx/nginx.conf" { config_file.clone() } else { path.clone() });
+                    out.push(if path == "/etc/nginx/nginx.conf" {
+                        config_file.clone()
+                    } else {
+                        path.clone()
+                    });
                     i += 1;
                 }
             }
@@ -173,7 +180,12 @@ mod tests {
             ..Default::default()
         };
         let c = Container {
-            ports: Some(vec![port(8080, None), port(53, Some("UDP")), port(9090, Some("TCP")), port(8080, None)]),
+            ports: Some(vec![
+                port(8080, None),
+                port(53, Some("UDP")),
+                port(9090, Some("TCP")),
+                port(8080, None),
+            ]),
             ..Default::default()
         };
         assert_eq!(listen_ports(&c), vec![8080, 9090]);
@@ -218,7 +230,7 @@ mod tests {
             html_root: Path::new("/html"),
             mime_types: Path::new("/m"),
         });
-        assert!(!conf.contains("user "));
+        assert!(!conf.contains("\nuser "), "{conf}");
         assert!(!conf.contains("[::]"));
         assert!(conf.contains("pid \"/w d/nginx.pid\";"), "{conf}");
     }
@@ -234,7 +246,10 @@ mod tests {
             args(&strings(&["-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"]), conf),
             strings(&["-e", "stderr", "-c", "/w/nginx.conf", "-g", "daemon off;"])
         );
-        assert_eq!(args(&strings(&["-c", "/mine.conf"]), conf), strings(&["-e", "stderr", "-c", "/mine.conf"]));
+        assert_eq!(
+            args(&strings(&["-c", "/mine.conf"]), conf),
+            strings(&["-e", "stderr", "-c", "/mine.conf"])
+        );
         assert_eq!(args(&[], conf), strings(&["-c", "/w/nginx.conf", "-e", "stderr"]));
     }
 }

@@ -78,7 +78,12 @@ impl ImageRef {
         for component in path.split('/') {
             validate_component(component)?;
         }
-        Ok(ImageRef { domain, path, tag, digest })
+        Ok(ImageRef {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// `domain/path`, e.g. `docker.io/library/nginx`.
@@ -150,8 +155,16 @@ fn split_domain(name: &str) -> (String, String) {
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
-    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_string() } else { domain };
-    let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
+    let domain = if domain == "index.docker.io" {
+        DEFAULT_DOMAIN.to_string()
+    } else {
+        domain
+    };
+    let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
     (domain, path)
 }
 
@@ -225,7 +238,9 @@ fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
 fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
     let (algorithm, hex) = digest.split_once(':').ok_or(ReferenceError::Format)?;
     let algorithm_ok = !algorithm.is_empty()
-        && algorithm.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b));
+        && algorithm
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b));
     let hex_ok = hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     let length_ok = algorithm != "sha256" || hex.len() == 64;
     if algorithm_ok && hex_ok && length_ok {
@@ -256,7 +271,11 @@ mod tests {
 
     #[test]
     fn fully_qualified_and_short_spellings_normalise_alike() {
-        for image in ["docker.io/library/nginx:1.14.2", "index.docker.io/library/nginx:1.14.2", "nginx:1.14.2"] {
+        for image in [
+            "docker.io/library/nginx:1.14.2",
+            "index.docker.io/library/nginx:1.14.2",
+            "nginx:1.14.2",
+        ] {
             let r = parsed(image);
             assert_eq!(r.normalized(), "docker.io/library/nginx:1.14.2", "{image}");
             assert_eq!(r.familiar_repository(), "nginx");
@@ -275,14 +294,24 @@ mod tests {
     #[test]
     fn registry_hosts_are_recognised_by_dots_ports_and_localhost() {
         let cases = [
-            ("gcr.io/google-samples/hello-app:1.0", "gcr.io", "google-samples/hello-app", Some("1.0")),
+            (
+                "gcr.io/google-samples/hello-app:1.0",
+                "gcr.io",
+                "google-samples/hello-app",
+                Some("1.0"),
+            ),
             (
                 "us-docker.pkg.dev/google-samples/containers/gke/hello-app:2.0",
                 "us-docker.pkg.dev",
                 "google-samples/containers/gke/hello-app",
                 Some("2.0"),
             ),
-            ("registry.k8s.io/echoserver:1.10", "registry.k8s.io", "echoserver", Some("1.10")),
+            (
+                "registry.k8s.io/echoserver:1.10",
+                "registry.k8s.io",
+                "echoserver",
+                Some("1.10"),
+            ),
             ("k8s.gcr.io/echoserver:1.4", "k8s.gcr.io", "echoserver", Some("1.4")),
             ("localhost:5000/app", "localhost:5000", "app", None),
             ("localhost/app:v1", "localhost", "app", Some("v1")),
@@ -290,7 +319,11 @@ mod tests {
         ];
         for (image, domain, path, tag) in cases {
             let r = parsed(image);
-            assert_eq!((r.domain.as_str(), r.path.as_str(), r.tag.as_deref()), (domain, path, tag), "{image}");
+            assert_eq!(
+                (r.domain.as_str(), r.path.as_str(), r.tag.as_deref()),
+                (domain, path, tag),
+                "{image}"
+            );
         }
     }
 
@@ -306,7 +339,17 @@ mod tests {
 
     #[test]
     fn malformed_references_are_rejected() {
-        for image in ["", "nginx:", ":tag", "nginx::1", "a//b", "-nginx", "nginx@sha256:abc", "nginx:-x", "a b"] {
+        for image in [
+            "",
+            "nginx:",
+            ":tag",
+            "nginx::1",
+            "a//b",
+            "-nginx",
+            "nginx@sha256:abc",
+            "nginx:-x",
+            "a b",
+        ] {
             assert_eq!(ImageRef::parse(image), Err(ReferenceError::Format), "{image:?}");
         }
         let hex = "0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31";

@@ -23,8 +23,10 @@ pub const BUILTIN_SUBCOMMAND: &str = "builtin-image";
 /// host programs exist: generated files are returned in [`Launch::files`], to be written with
 /// [`Launch::write_files`] before starting.
 pub fn resolve(image: &str, container: &Container, ctx: &ResolveContext) -> Result<Launch, ImageError> {
-    let reference = ImageRef::parse(image)
-        .map_err(|e| ImageError::InvalidName { image: image.to_string(), detail: e.to_string() })?;
+    let reference = ImageRef::parse(image).map_err(|e| ImageError::InvalidName {
+        image: image.to_string(),
+        detail: e.to_string(),
+    })?;
     if let Some(entry) = ctx.catalog.find(image, &reference) {
         return from_catalog(image, entry, container, ctx);
     }
@@ -40,11 +42,21 @@ pub fn resolve(image: &str, container: &Container, ctx: &ResolveContext) -> Resu
 }
 
 fn working_dir(container: &Container, image_default: Option<&str>) -> PathBuf {
-    PathBuf::from(container.working_dir.as_deref().filter(|d| !d.is_empty()).or(image_default).unwrap_or("/"))
+    PathBuf::from(
+        container
+            .working_dir
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .or(image_default)
+            .unwrap_or("/"),
+    )
 }
 
 fn not_found(image: &str, command: &str) -> ImageError {
-    ImageError::ExecutableNotFound { image: image.to_string(), command: command.to_string() }
+    ImageError::ExecutableNotFound {
+        image: image.to_string(),
+        command: command.to_string(),
+    }
 }
 
 fn from_catalog(
@@ -53,7 +65,12 @@ fn from_catalog(
     container: &Container,
     ctx: &ResolveContext,
 ) -> Result<Launch, ImageError> {
-    let argv = effective_argv(&entry.command, &entry.args, container.command.as_deref(), container.args.as_deref());
+    let argv = effective_argv(
+        &entry.command,
+        &entry.args,
+        container.command.as_deref(),
+        container.args.as_deref(),
+    );
     let program = ctx.host.which(&argv[0]).ok_or_else(|| not_found(image, &argv[0]))?;
     let mut env: Vec<(String, String)> = entry.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if !entry.env.contains_key("PATH") {
@@ -68,7 +85,12 @@ fn from_catalog(
     })
 }
 
-fn from_known(image: &str, known: &KnownImage, container: &Container, ctx: &ResolveContext) -> Result<Launch, ImageError> {
+fn from_known(
+    image: &str,
+    known: &KnownImage,
+    container: &Container,
+    ctx: &ResolveContext,
+) -> Result<Launch, ImageError> {
     let host = &ctx.host;
     let required = match known.provider {
         Provider::Builtin(_) => None,
@@ -103,7 +125,10 @@ fn from_known(image: &str, known: &KnownImage, container: &Container, ctx: &Reso
     if argv.first().is_some_and(|a| a == CURL_ENTRYPOINT) && known.provider == Provider::Curl {
         argv.remove(0);
         let is_command = |c: &str| c == "curl" || is_applet(ctx, c) || host.which(c).is_some();
-        if argv.first().is_none_or(|first| first.starts_with('-') || !is_command(first)) {
+        if argv
+            .first()
+            .is_none_or(|first| first.starts_with('-') || !is_command(first))
+        {
             argv.insert(0, "curl".to_string());
         }
     }
@@ -127,7 +152,13 @@ fn from_known(image: &str, known: &KnownImage, container: &Container, ctx: &Reso
             },
         }
     };
-    Ok(Launch { program, args, env, working_dir: working_dir(container, None), files })
+    Ok(Launch {
+        program,
+        args,
+        env,
+        working_dir: working_dir(container, None),
+        files,
+    })
 }
 
 fn is_applet(ctx: &ResolveContext, command: &str) -> bool {
@@ -141,7 +172,9 @@ fn busybox_command(argv: &[String], ctx: &ResolveContext) -> Option<(PathBuf, Ve
         return Some((ctx.host.busybox.clone(), argv[1..].to_vec()));
     }
     is_applet(ctx, name).then(|| {
-        let args = std::iter::once(name.to_string()).chain(argv[1..].iter().cloned()).collect();
+        let args = std::iter::once(name.to_string())
+            .chain(argv[1..].iter().cloned())
+            .collect();
         (ctx.host.busybox.clone(), args)
     })
 }
@@ -151,7 +184,11 @@ fn own_program(known: &KnownImage, rest: &[String], ctx: &ResolveContext) -> (Pa
     let host = &ctx.host;
     match known.provider {
         Provider::Builtin(name) => {
-            let args = [BUILTIN_SUBCOMMAND, name].into_iter().map(str::to_string).chain(rest.iter().cloned()).collect();
+            let args = [BUILTIN_SUBCOMMAND, name]
+                .into_iter()
+                .map(str::to_string)
+                .chain(rest.iter().cloned())
+                .collect();
             (ctx.podway_exe.clone(), args)
         }
         Provider::Nginx => (host.nginx.clone(), nginx::args(rest, &nginx_conf(&ctx.work_dir))),
@@ -191,14 +228,20 @@ fn userland_files(known: &KnownImage, container: &Container, ctx: &ResolveContex
             html_root: &ctx.host.nginx_html_root,
             mime_types: &ctx.host.nginx_mime_types,
         };
-        files.push(GeneratedFile::File { path: nginx_conf(&ctx.work_dir), contents: nginx::render(&config), mode: 0o644 });
+        files.push(GeneratedFile::File {
+            path: nginx_conf(&ctx.work_dir),
+            contents: nginx::render(&config),
+            mode: 0o644,
+        });
     }
     if known.userland == Userland::None {
         return files;
     }
     for name in known.programs.iter().filter(|&&n| n != "busybox") {
         let (program, args) = own_program(known, &[], ctx);
-        let words: Vec<String> = std::iter::once(program.to_string_lossy().to_string()).chain(args).collect();
+        let words: Vec<String> = std::iter::once(program.to_string_lossy().to_string())
+            .chain(args)
+            .collect();
         let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
         files.push(GeneratedFile::File {
             path: ctx.work_dir.join("bin").join(name),

@@ -23,10 +23,16 @@ pub(crate) enum Kind {
     HttpEcho { text: String, status: u16 },
     /// registry.k8s.io/echoserver: the request as nginx/lua sees it, port 8080. `legacy` is the
     /// format of 1.4 and before (`CLIENT VALUES:`…).
-    Echoserver { legacy: bool, pod_info: Vec<(&'static str, Option<String>)> },
+    Echoserver {
+        legacy: bool,
+        pod_info: Vec<(&'static str, Option<String>)>,
+    },
     /// kicbase/echo-server (jmalloc/echo-server): `Request served by <hostname>` and the
     /// request; `PORT` (8080).
-    EchoServer { send_hostname: bool, send_headers: Vec<(String, String)> },
+    EchoServer {
+        send_hostname: bool,
+        send_headers: Vec<(String, String)>,
+    },
     /// Google's hello-app: `Hello, world!`, its version, the hostname; `PORT` (8080).
     HelloApp { version: &'static str },
 }
@@ -58,7 +64,11 @@ pub(crate) struct Host {
 }
 
 fn exit(code: i32, stderr: impl Into<String>) -> Start {
-    Start::Exit { code, stdout: String::new(), stderr: stderr.into() }
+    Start::Exit {
+        code,
+        stdout: String::new(),
+        stderr: stderr.into(),
+    }
 }
 
 fn flag_exit(program: &str, error: FlagError, usage: &str) -> Start {
@@ -94,7 +104,9 @@ pub(crate) fn configure(
     let env_port = |default: u16| -> Result<u16, Start> {
         match env("PORT").filter(|p| !p.is_empty()) {
             None => Ok(default),
-            Some(p) => p.parse().map_err(|_| exit(1, format!("listen tcp: address {p}: invalid port"))),
+            Some(p) => p
+                .parse()
+                .map_err(|_| exit(1, format!("listen tcp: address {p}: invalid port"))),
         }
     };
     let (kind, listen) = match name {
@@ -102,17 +114,43 @@ pub(crate) fn configure(
         "echo-hname" => (Kind::EchoHname, any_addr(80)),
         "echo-ip" => (Kind::EchoIp, any_addr(80)),
         "echoserver" | "echoserver-1.4" => {
-            let pod_info = ["NODE_NAME", "POD_NAME", "POD_NAMESPACE", "POD_IP"].map(|k| (k, env(k))).to_vec();
-            (Kind::Echoserver { legacy: name == "echoserver-1.4", pod_info }, any_addr(8080))
+            let pod_info = ["NODE_NAME", "POD_NAME", "POD_NAMESPACE", "POD_IP"]
+                .map(|k| (k, env(k)))
+                .to_vec();
+            (
+                Kind::Echoserver {
+                    legacy: name == "echoserver-1.4",
+                    pod_info,
+                },
+                any_addr(8080),
+            )
         }
         "whoami" => {
             const FLAGS: &[Flag] = &[
-                Flag { name: "verbose", is_bool: true },
-                Flag { name: "cert", is_bool: false },
-                Flag { name: "key", is_bool: false },
-                Flag { name: "cacert", is_bool: false },
-                Flag { name: "port", is_bool: false },
-                Flag { name: "name", is_bool: false },
+                Flag {
+                    name: "verbose",
+                    is_bool: true,
+                },
+                Flag {
+                    name: "cert",
+                    is_bool: false,
+                },
+                Flag {
+                    name: "key",
+                    is_bool: false,
+                },
+                Flag {
+                    name: "cacert",
+                    is_bool: false,
+                },
+                Flag {
+                    name: "port",
+                    is_bool: false,
+                },
+                Flag {
+                    name: "name",
+                    is_bool: false,
+                },
             ];
             const USAGE: &str = "  -cacert string\n    \tgive me a CA chain, enforces mutual TLS\n  -cert string\n    \tgive me a certificate\n  -key string\n    \tgive me a key\n  -name string\n    \tgive me a name\n  -port string\n    \tgive me a port number (default \"80\")\n  -verbose\n    \tEnable verbose logging\n";
             let (set, _) = match flags::parse(FLAGS, args) {
@@ -126,21 +164,40 @@ pub(crate) fn configure(
                      catalog to run the real one for TLS",
                 ));
             }
-            let port = set.get("port").cloned().or_else(|| env("WHOAMI_PORT_NUMBER").filter(|p| !p.is_empty()));
+            let port = set
+                .get("port")
+                .cloned()
+                .or_else(|| env("WHOAMI_PORT_NUMBER").filter(|p| !p.is_empty()));
             let port = port.unwrap_or_else(|| "80".to_string());
             let Ok(port) = port.parse::<u16>() else {
                 return Ok(exit(1, format!("listen tcp: address {port}: invalid port")));
             };
-            let name = set.get("name").cloned().or_else(|| env("WHOAMI_NAME")).filter(|n| !n.is_empty());
+            let name = set
+                .get("name")
+                .cloned()
+                .or_else(|| env("WHOAMI_NAME"))
+                .filter(|n| !n.is_empty());
             let verbose = set.get("verbose").is_some_and(|v| v == "true");
             (Kind::Whoami { name, verbose }, any_addr(port))
         }
         "http-echo" => {
             const FLAGS: &[Flag] = &[
-                Flag { name: "listen", is_bool: false },
-                Flag { name: "text", is_bool: false },
-                Flag { name: "version", is_bool: true },
-                Flag { name: "status-code", is_bool: false },
+                Flag {
+                    name: "listen",
+                    is_bool: false,
+                },
+                Flag {
+                    name: "text",
+                    is_bool: false,
+                },
+                Flag {
+                    name: "version",
+                    is_bool: true,
+                },
+                Flag {
+                    name: "status-code",
+                    is_bool: false,
+                },
             ];
             const USAGE: &str = "  -listen string\n    \taddress and port to listen (default \":5678\")\n  -status-code int\n    \thttp response code, e.g.: 200 (default 200)\n  -text string\n    \ttext to put on the webpage\n  -version\n    \tdisplay version information\n";
             let (set, rest) = match flags::parse(FLAGS, args) {
@@ -148,7 +205,11 @@ pub(crate) fn configure(
                 Err(e) => return Ok(flag_exit("/http-echo", e, USAGE)),
             };
             if set.get("version").is_some_and(|v| v == "true") {
-                return Ok(Start::Exit { code: 0, stdout: "http-echo v1.0.0 (podway built-in)\n".into(), stderr: String::new() });
+                return Ok(Start::Exit {
+                    code: 0,
+                    stdout: "http-echo v1.0.0 (podway built-in)\n".into(),
+                    stderr: String::new(),
+                });
             }
             let status = match set.get("status-code").map(|s| s.parse::<u16>()) {
                 None => 200,
@@ -162,7 +223,11 @@ pub(crate) fn configure(
                     ));
                 }
             };
-            let text = set.get("text").cloned().filter(|t| !t.is_empty()).or_else(|| env("ECHO_TEXT"));
+            let text = set
+                .get("text")
+                .cloned()
+                .filter(|t| !t.is_empty())
+                .or_else(|| env("ECHO_TEXT"));
             let Some(text) = text.filter(|t| !t.is_empty()) else {
                 return Ok(exit(127, "Missing -text option or ECHO_TEXT env var!"));
             };
@@ -171,7 +236,10 @@ pub(crate) fn configure(
             }
             let listen = set.get("listen").map_or(":5678", String::as_str);
             let Some(addr) = parse_listen(listen) else {
-                return Ok(exit(1, format!("[ERR] server exited with: listen tcp: address {listen}: invalid address")));
+                return Ok(exit(
+                    1,
+                    format!("[ERR] server exited with: listen tcp: address {listen}: invalid address"),
+                ));
             };
             (Kind::HttpEcho { text, status }, addr)
         }
@@ -181,7 +249,13 @@ pub(crate) fn configure(
                 .filter_map(|(k, v)| Some((k.strip_prefix("SEND_HEADER_")?.replace('_', "-"), v)))
                 .collect();
             match env_port(8080) {
-                Ok(port) => (Kind::EchoServer { send_hostname, send_headers }, any_addr(port)),
+                Ok(port) => (
+                    Kind::EchoServer {
+                        send_hostname,
+                        send_headers,
+                    },
+                    any_addr(port),
+                ),
                 Err(start) => return Ok(start),
             }
         }
@@ -194,7 +268,13 @@ pub(crate) fn configure(
         }
         other => return Err(format!("unknown built-in image {other:?}")),
     };
-    Ok(Start::Serve(App { kind, listen, hostname: host.hostname, ips: host.ips, health: Mutex::new(200) }))
+    Ok(Start::Serve(App {
+        kind,
+        listen,
+        hostname: host.hostname,
+        ips: host.ips,
+        health: Mutex::new(200),
+    }))
 }
 
 /// Go's `log` prefix: local date and time.
@@ -207,17 +287,28 @@ impl App {
     pub fn startup_log(&self) -> (String, String) {
         let port = self.listen.port();
         match &self.kind {
-            Kind::EchoHname | Kind::EchoIp => {
-                ("/docker-entrypoint.sh: Configuration complete; ready for start up\n".into(), String::new())
-            }
+            Kind::EchoHname | Kind::EchoIp => (
+                "/docker-entrypoint.sh: Configuration complete; ready for start up\n".into(),
+                String::new(),
+            ),
             Kind::Echoserver { .. } => (String::new(), String::new()),
             Kind::Whoami { .. } => (String::new(), format!("{} Starting up on port {port}\n", go_log_time())),
             Kind::HttpEcho { .. } => {
-                let listen = if self.listen.ip().is_unspecified() { format!(":{port}") } else { self.listen.to_string() };
-                (String::new(), format!("{} [INFO] server is listening on {listen}\n", go_log_time()))
+                let listen = if self.listen.ip().is_unspecified() {
+                    format!(":{port}")
+                } else {
+                    self.listen.to_string()
+                };
+                (
+                    String::new(),
+                    format!("{} [INFO] server is listening on {listen}\n", go_log_time()),
+                )
             }
             Kind::EchoServer { .. } => (format!("Echo server listening on port {port}.\n"), String::new()),
-            Kind::HelloApp { .. } => (String::new(), format!("{} Server listening on port {port}\n", go_log_time())),
+            Kind::HelloApp { .. } => (
+                String::new(),
+                format!("{} Server listening on port {port}\n", go_log_time()),
+            ),
         }
     }
 
@@ -283,46 +374,64 @@ impl App {
         let h = &self.hostname;
         match &self.kind {
             Kind::EchoHname => nginx_text(format!("{h}\n")),
-            Kind::EchoIp => {
-                nginx_text(format!("request_method : {} | ip_dest: {}\n", req.method, req.local.ip().to_canonical()))
-            }
-            Kind::HelloApp { version } => {
-                Response::new(200, GO_TEXT, format!("Hello, world!\nVersion: {version}\nHostname: {h}\n"))
-            }
+            Kind::EchoIp => nginx_text(format!(
+                "request_method : {} | ip_dest: {}\n",
+                req.method,
+                req.local.ip().to_canonical()
+            )),
+            Kind::HelloApp { version } => Response::new(
+                200,
+                GO_TEXT,
+                format!("Hello, world!\nVersion: {version}\nHostname: {h}\n"),
+            ),
             Kind::HttpEcho { .. } if req.path() == "/health" => {
                 http_echo_headers(Response::new(200, GO_TEXT, "{\"status\":\"ok\"}\n"))
             }
             Kind::HttpEcho { text, status } => http_echo_headers(Response::new(*status, GO_TEXT, format!("{text}\n"))),
-            Kind::EchoServer { send_hostname, send_headers } => {
+            Kind::EchoServer {
+                send_hostname,
+                send_headers,
+            } => {
                 let send = match req.header("x-send-server-hostname").filter(|v| !v.is_empty()) {
                     Some(v) => !v.eq_ignore_ascii_case("false"),
                     None => *send_hostname,
                 };
-                let mut resp = Response::new(200, "text/plain", super::bodies::echo_server(req, send.then_some(h.as_str())));
+                let mut resp = Response::new(
+                    200,
+                    "text/plain",
+                    super::bodies::echo_server(req, send.then_some(h.as_str())),
+                );
                 for (name, value) in send_headers {
                     resp = resp.with_header(&super::bodies::canonical_header(name), value);
                 }
                 resp
             }
             Kind::Echoserver { legacy: true, .. } => {
-                Response::new(200, "text/plain", super::bodies::echoserver_legacy(req)).with_header("Server", "nginx/1.10.0")
+                Response::new(200, "text/plain", super::bodies::echoserver_legacy(req))
+                    .with_header("Server", "nginx/1.10.0")
             }
-            Kind::Echoserver { legacy: false, pod_info } => {
-                Response::new(200, "text/plain", super::bodies::echoserver(req, h, pod_info))
-                    .with_header("Server", "echoserver")
-            }
+            Kind::Echoserver {
+                legacy: false,
+                pod_info,
+            } => Response::new(200, "text/plain", super::bodies::echoserver(req, h, pod_info))
+                .with_header("Server", "echoserver"),
             Kind::Whoami { name, .. } => self.whoami(req, name.as_deref()),
         }
     }
 
     fn whoami(&self, req: &Request, name: Option<&str>) -> Response {
         use super::bodies;
-        let env = req.query_param("env").is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"));
+        let env = req
+            .query_param("env")
+            .is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"));
         match req.path() {
             "/health" => {
                 let mut status = self.health.lock().unwrap_or_else(|e| e.into_inner());
                 if req.method == "POST" {
-                    match std::str::from_utf8(&req.body).ok().and_then(|b| b.trim().parse::<u16>().ok()) {
+                    match std::str::from_utf8(&req.body)
+                        .ok()
+                        .and_then(|b| b.trim().parse::<u16>().ok())
+                    {
                         Some(code) if (100..=999).contains(&code) => {
                             println!("Update health check status code [{code}]");
                             *status = code;
@@ -335,7 +444,11 @@ impl App {
                 }
             }
             "/bench" => Response::new(200, "text/plain", "1").with_header("Connection", "keep-alive"),
-            "/api" => Response::new(200, "application/json", bodies::whoami_api(req, &self.hostname, &self.ips, name, env)),
+            "/api" => Response::new(
+                200,
+                "application/json",
+                bodies::whoami_api(req, &self.hostname, &self.ips, name, env),
+            ),
             "/data" => {
                 let mut size: u64 = req.query_param("size").and_then(|s| s.parse().ok()).unwrap_or(1);
                 size = size.saturating_mul(match req.query_param("unit").map(str::to_ascii_lowercase).as_deref() {
@@ -362,7 +475,8 @@ fn nginx_text(body: String) -> Response {
 }
 
 fn http_echo_headers(resp: Response) -> Response {
-    resp.with_header("X-App-Name", "http-echo").with_header("X-App-Version", "1.0.0")
+    resp.with_header("X-App-Name", "http-echo")
+        .with_header("X-App-Version", "1.0.0")
 }
 
 /// Go's `time.ParseDuration` for the simple forms whoami's `?wait=` gets (`100ms`, `1s`, `1.5s`).
@@ -387,7 +501,10 @@ mod tests {
     use super::*;
 
     fn host() -> Host {
-        Host { hostname: "pod-1".into(), ips: vec![] }
+        Host {
+            hostname: "pod-1".into(),
+            ips: vec![],
+        }
     }
 
     fn args(a: &[&str]) -> Vec<String> {
@@ -411,15 +528,31 @@ mod tests {
     fn ports_come_from_each_images_own_flag_or_environment() {
         assert_eq!(serving(start("whoami", &[], &[])).listen.port(), 80);
         assert_eq!(serving(start("whoami", &["--port", "2001"], &[])).listen.port(), 2001);
-        assert_eq!(serving(start("whoami", &[], &[("WHOAMI_PORT_NUMBER", "9000")])).listen.port(), 9000);
-        assert_eq!(serving(start("http-echo", &["-text=hi"], &[])).listen, "0.0.0.0:5678".parse().unwrap());
+        assert_eq!(
+            serving(start("whoami", &[], &[("WHOAMI_PORT_NUMBER", "9000")]))
+                .listen
+                .port(),
+            9000
+        );
+        assert_eq!(
+            serving(start("http-echo", &["-text=hi"], &[])).listen,
+            "0.0.0.0:5678".parse().unwrap()
+        );
         assert_eq!(
             serving(start("http-echo", &["-text=hi", "-listen=127.0.0.1:7000"], &[])).listen,
             "127.0.0.1:7000".parse().unwrap()
         );
-        assert_eq!(serving(start("hello-app-1.0.0", &[], &[("PORT", "9090")])).listen.port(), 9090);
+        assert_eq!(
+            serving(start("hello-app-1.0.0", &[], &[("PORT", "9090")]))
+                .listen
+                .port(),
+            9090
+        );
         assert_eq!(serving(start("echo-server", &[], &[])).listen.port(), 8080);
-        assert_eq!(serving(start("echo-hname", &["-g", "daemon off;"], &[])).listen.port(), 80);
+        assert_eq!(
+            serving(start("echo-hname", &["-g", "daemon off;"], &[])).listen.port(),
+            80
+        );
         assert_eq!(serving(start("echoserver", &[], &[])).listen.port(), 8080);
     }
 
@@ -429,21 +562,39 @@ mod tests {
             Start::Exit { code, stderr, .. } => (code, stderr),
             Start::Serve(_) => (-1, String::new()),
         };
-        assert_eq!(code(start("http-echo", &[], &[])), (127, "Missing -text option or ECHO_TEXT env var!".into()));
+        assert_eq!(
+            code(start("http-echo", &[], &[])),
+            (127, "Missing -text option or ECHO_TEXT env var!".into())
+        );
         assert_eq!(code(start("http-echo", &["-text=a", "b"], &[])).0, 127);
         assert_eq!(code(start("http-echo", &["-nope"], &[])).0, 2);
         assert_eq!(code(start("http-echo", &["-version"], &[])).0, 0);
         let app = serving(start("http-echo", &[], &[("ECHO_TEXT", "from env")]));
-        assert_eq!(app.kind, Kind::HttpEcho { text: "from env".into(), status: 200 });
+        assert_eq!(
+            app.kind,
+            Kind::HttpEcho {
+                text: "from env".into(),
+                status: 200
+            }
+        );
         let app = serving(start("http-echo", &["-text", "x", "-status-code=503"], &[]));
-        assert_eq!(app.kind, Kind::HttpEcho { text: "x".into(), status: 503 });
+        assert_eq!(
+            app.kind,
+            Kind::HttpEcho {
+                text: "x".into(),
+                status: 503
+            }
+        );
     }
 
     #[test]
     fn unknown_builtins_are_refused() {
         assert!(configure("nope", &[], &|_| None, host()).is_err());
         for name in crate::images::BUILTIN_NAMES {
-            assert!(configure(name, &args(&["-text=x"]), &|_| None, host()).is_ok(), "{name}");
+            assert!(
+                configure(name, &args(&["-text=x"]), &|_| None, host()).is_ok(),
+                "{name}"
+            );
         }
     }
 

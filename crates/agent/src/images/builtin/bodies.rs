@@ -14,7 +14,11 @@ pub(crate) fn canonical_header(name: &str) -> String {
     let mut upper = true;
     name.chars()
         .map(|c| {
-            let out = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
             upper = c == '-';
             out
         })
@@ -74,8 +78,11 @@ fn nginx_host(req: &Request) -> String {
 
 /// The headers as ngx.req.get_headers() gives them: lower-case names, sorted.
 fn lua_headers(req: &Request) -> Vec<(String, &str)> {
-    let mut headers: Vec<(String, &str)> =
-        req.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
+    let mut headers: Vec<(String, &str)> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+        .collect();
     headers.sort_by(|a, b| a.0.cmp(&b.0));
     headers
 }
@@ -118,7 +125,11 @@ pub(crate) fn echoserver(req: &Request, hostname: &str, pod_info: &[(&str, Optio
     let mut s = format!("\n\nHostname: {hostname}\n\nPod Information:\n");
     if pod_info.iter().any(|(_, v)| v.is_some()) {
         let value = |key: &str| {
-            pod_info.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.clone()).unwrap_or_else(|| "N/A".into())
+            pod_info
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.clone())
+                .unwrap_or_else(|| "N/A".into())
         };
         s.push_str(&format!(
             "\tnode name:\t{}\n\tpod name:\t{}\n\tpod namespace:\t{}\n\tpod IP:\t{}\n",
@@ -168,8 +179,16 @@ pub(crate) fn whoami(req: &Request, hostname: &str, ips: &[IpAddr], name: Option
         s.push_str(&format!("IP: {ip}\n"));
     }
     s.push_str(&format!("RemoteAddr: {}\n", remote_addr(req)));
-    s.push_str(&format!("{} {} HTTP/1.1\r\nHost: {}\r\n", req.method, req.target, host_header(req)));
-    s.push_str(&format!("User-Agent: {}\r\n", req.header("user-agent").unwrap_or("Go-http-client/1.1")));
+    s.push_str(&format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\n",
+        req.method,
+        req.target,
+        host_header(req)
+    ));
+    s.push_str(&format!(
+        "User-Agent: {}\r\n",
+        req.header("user-agent").unwrap_or("Go-http-client/1.1")
+    ));
     if !req.body.is_empty() {
         s.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
     }
@@ -206,7 +225,10 @@ pub(crate) fn whoami_api(req: &Request, hostname: &str, ips: &[IpAddr], name: Op
     let mut data = Map::new();
     data.insert("hostname".into(), hostname.into());
     if !ips.is_empty() {
-        data.insert("ip".into(), ips.iter().map(|ip| Value::String(ip.to_string())).collect());
+        data.insert(
+            "ip".into(),
+            ips.iter().map(|ip| Value::String(ip.to_string())).collect(),
+        );
     }
     if !headers.is_empty() {
         data.insert("headers".into(), Value::Object(headers));
@@ -221,7 +243,10 @@ pub(crate) fn whoami_api(req: &Request, hostname: &str, ips: &[IpAddr], name: Op
     if env {
         let mut vars: Vec<(String, String)> = std::env::vars().collect();
         vars.sort();
-        data.insert("environ".into(), Value::Object(vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect()));
+        data.insert(
+            "environ".into(),
+            Value::Object(vars.into_iter().map(|(k, v)| (k, Value::String(v))).collect()),
+        );
     }
     format!("{}\n", Value::Object(data))
 }
@@ -254,7 +279,11 @@ mod tests {
         }
     }
 
-    const CURL: &[(&str, &str)] = &[("Host", "192.168.49.2:32749"), ("User-Agent", "curl/8.5.0"), ("Accept", "*/*")];
+    const CURL: &[(&str, &str)] = &[
+        ("Host", "192.168.49.2:32749"),
+        ("User-Agent", "curl/8.5.0"),
+        ("Accept", "*/*"),
+    ];
 
     #[test]
     fn echo_server_prints_like_minikubes_hello_minikube() {
@@ -263,7 +292,10 @@ mod tests {
             "Request served by hello-minikube-1\n\nHTTP/1.1 GET /hello?x=1\n\nHost: 192.168.49.2:32749\n\
              Accept: */*\nUser-Agent: curl/8.5.0\n"
         );
-        assert_eq!(echo_server(&request(&[("host", "h")], "data"), None), "HTTP/1.1 GET /hello?x=1\n\nHost: h\n\ndata");
+        assert_eq!(
+            echo_server(&request(&[("host", "h")], "data"), None),
+            "HTTP/1.1 GET /hello?x=1\n\nHost: h\n\ndata"
+        );
     }
 
     #[test]
@@ -275,15 +307,23 @@ mod tests {
             request_scheme=http\n\trequest_uri=http://192.168.49.2:8080/hello?x=1\n\nRequest Headers:\n\t\
             accept=*/*\n\thost=192.168.49.2:32749\n\tuser-agent=curl/8.5.0\n\nRequest Body:\n\t-no body in request-\n\n";
         assert_eq!(body, expected);
-        let with_pod = echoserver(&request(CURL, ""), "h", &[("POD_NAME", Some("p".into())), ("NODE_NAME", None)]);
+        let with_pod = echoserver(
+            &request(CURL, ""),
+            "h",
+            &[("POD_NAME", Some("p".into())), ("NODE_NAME", None)],
+        );
         assert!(with_pod.contains("\tnode name:\tN/A\n\tpod name:\tp\n"), "{with_pod}");
     }
 
     #[test]
     fn echoserver_1_4_prints_client_server_headers_and_body() {
         let body = echoserver_legacy(&request(CURL, "payload"));
-        assert!(body.starts_with("CLIENT VALUES:\nclient_address=10.244.0.1\ncommand=GET\nreal path=/hello\nquery=x=1\n"));
-        assert!(body.contains("\nSERVER VALUES:\nserver_version=nginx: 1.10.0 - lua: 10001\n\nHEADERS RECEIVED:\naccept=*/*\n"));
+        assert!(
+            body.starts_with("CLIENT VALUES:\nclient_address=10.244.0.1\ncommand=GET\nreal path=/hello\nquery=x=1\n")
+        );
+        assert!(body.contains(
+            "\nSERVER VALUES:\nserver_version=nginx: 1.10.0 - lua: 10001\n\nHEADERS RECEIVED:\naccept=*/*\n"
+        ));
         assert!(body.ends_with("user-agent=curl/8.5.0\nBODY:\npayload"), "{body}");
         let mut no_query = request(CURL, "");
         no_query.target = "/".into();
@@ -294,7 +334,14 @@ mod tests {
     #[test]
     fn whoami_prints_host_information_then_the_request_as_go_writes_it() {
         let ips: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "10.244.1.5".parse().unwrap()];
-        let req = request(&[("Host", "whoami.local"), ("x-forwarded-for", "1.2.3.4"), ("Accept", "*/*")], "");
+        let req = request(
+            &[
+                ("Host", "whoami.local"),
+                ("x-forwarded-for", "1.2.3.4"),
+                ("Accept", "*/*"),
+            ],
+            "",
+        );
         assert_eq!(
             whoami(&req, "whoami-6d9d", &ips, Some("iamfoo"), false),
             "Name: iamfoo\nHostname: whoami-6d9d\nIP: 127.0.0.1\nIP: 10.244.1.5\nRemoteAddr: 10.244.0.1:51234\n\

@@ -50,7 +50,9 @@ pub(crate) fn parse(flags: &[Flag], args: &[String]) -> Result<Parsed, FlagError
             i += 1;
             break;
         }
-        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else { break };
+        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            break;
+        };
         if body.is_empty() || body.starts_with('-') || body.starts_with('=') {
             // "-" alone is an argument; "---x" and "-=x" are bad syntax, treated as unknown.
             if body.is_empty() {
@@ -81,7 +83,9 @@ pub(crate) fn parse(flags: &[Flag], args: &[String]) -> Result<Parsed, FlagError
             v
         } else {
             i += 1;
-            args.get(i).cloned().ok_or_else(|| FlagError::NeedsArgument(name.to_string()))?
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| FlagError::NeedsArgument(name.to_string()))?
         };
         set.insert(flag.name, value);
         i += 1;
@@ -93,7 +97,16 @@ pub(crate) fn parse(flags: &[Flag], args: &[String]) -> Result<Parsed, FlagError
 mod tests {
     use super::*;
 
-    const FLAGS: &[Flag] = &[Flag { name: "listen", is_bool: false }, Flag { name: "version", is_bool: true }];
+    const FLAGS: &[Flag] = &[
+        Flag {
+            name: "listen",
+            is_bool: false,
+        },
+        Flag {
+            name: "version",
+            is_bool: true,
+        },
+    ];
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -101,14 +114,23 @@ mod tests {
 
     #[test]
     fn every_go_flag_spelling_is_accepted() {
-        for a in [&["-listen", ":1"][..], &["-listen=:1"], &["--listen", ":1"], &["--listen=:1"]] {
+        for a in [
+            &["-listen", ":1"][..],
+            &["-listen=:1"],
+            &["--listen", ":1"],
+            &["--listen=:1"],
+        ] {
             let (set, rest) = parse(FLAGS, &args(a)).unwrap();
             assert_eq!(set.get("listen").map(String::as_str), Some(":1"), "{a:?}");
             assert!(rest.is_empty());
         }
         let (set, rest) = parse(FLAGS, &args(&["-version", "extra", "-listen=x"])).unwrap();
         assert_eq!(set.get("version").map(String::as_str), Some("true"));
-        assert_eq!(rest, args(&["extra", "-listen=x"]), "parsing stops at the first argument");
+        assert_eq!(
+            rest,
+            args(&["extra", "-listen=x"]),
+            "parsing stops at the first argument"
+        );
     }
 
     #[test]
@@ -117,8 +139,14 @@ mod tests {
             parse(FLAGS, &args(&["-nope"])).unwrap_err().to_string(),
             "flag provided but not defined: -nope"
         );
-        assert_eq!(parse(FLAGS, &args(&["-listen"])).unwrap_err().to_string(), "flag needs an argument: -listen");
+        assert_eq!(
+            parse(FLAGS, &args(&["-listen"])).unwrap_err().to_string(),
+            "flag needs an argument: -listen"
+        );
         assert_eq!(parse(FLAGS, &args(&["-h"])), Err(FlagError::Help));
-        assert!(matches!(parse(FLAGS, &args(&["-version=maybe"])), Err(FlagError::InvalidBool(..))));
+        assert!(matches!(
+            parse(FLAGS, &args(&["-version=maybe"])),
+            Err(FlagError::InvalidBool(..))
+        ));
     }
 }

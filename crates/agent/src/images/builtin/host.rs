@@ -127,12 +127,18 @@ mod tests {
 
     #[test]
     fn only_host_local_leaves_count_as_addresses() {
-        assert_eq!(parse_fib_trie_locals(FIB_TRIE), vec![Ipv4Addr::new(10, 244, 1, 7), Ipv4Addr::LOCALHOST]);
+        assert_eq!(
+            parse_fib_trie_locals(FIB_TRIE),
+            vec![Ipv4Addr::new(10, 244, 1, 7), Ipv4Addr::LOCALHOST]
+        );
     }
 
     #[test]
     fn this_hosts_hostname_and_loopback_address_are_found() {
-        assert_eq!(hostname(), std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim());
+        assert_eq!(
+            hostname(),
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()
+        );
         assert!(interface_ips().contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
     }
 }

@@ -34,7 +34,10 @@ pub(crate) struct Request {
 impl Request {
     /// The first value of a header (names compare case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The path part of the target.
@@ -103,7 +106,11 @@ pub(crate) type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
 /// Serve `listener` until `shutdown` completes; connections in flight are dropped then (the
 /// process is about to exit).
-pub(crate) async fn serve(listener: TcpListener, handler: Handler, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    handler: Handler,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -165,7 +172,9 @@ async fn connection(mut stream: TcpStream, remote: SocketAddr, handler: Handler)
         let expects_body = chunked || length > 0;
         if expects_body
             && buf.is_empty()
-            && request.header("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+            && request
+                .header("expect")
+                .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
         {
             stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
@@ -237,9 +246,12 @@ fn parse_head(buf: &[u8], remote: SocketAddr, local: SocketAddr) -> Head {
     };
     let mut lines = text.split("\r\n");
     let mut request_line = lines.next().unwrap_or("").split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (request_line.next(), request_line.next(), request_line.next(), request_line.next())
-    else {
+    let (Some(method), Some(target), Some(version), None) = (
+        request_line.next(),
+        request_line.next(),
+        request_line.next(),
+        request_line.next(),
+    ) else {
         return Head::Invalid(400);
     };
     if method.is_empty() || target.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
@@ -250,7 +262,9 @@ fn parse_head(buf: &[u8], remote: SocketAddr, local: SocketAddr) -> Head {
     }
     let mut headers = Vec::new();
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { return Head::Invalid(400) };
+        let Some((name, value)) = line.split_once(':') else {
+            return Head::Invalid(400);
+        };
         if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace()) {
             return Head::Invalid(400);
         }
@@ -273,7 +287,9 @@ fn decode_chunked(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, ()> {
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
-        let Some(line_end) = find_crlf(&buf[pos..]) else { return Ok(None) };
+        let Some(line_end) = find_crlf(&buf[pos..]) else {
+            return Ok(None);
+        };
         let line = std::str::from_utf8(&buf[pos..pos + line_end]).map_err(|_| ())?;
         let size_text = line.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_text, 16).map_err(|_| ())?;
@@ -281,7 +297,9 @@ fn decode_chunked(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, ()> {
         if size == 0 {
             // Trailers, then an empty line.
             loop {
-                let Some(end) = find_crlf(&buf[pos..]) else { return Ok(None) };
+                let Some(end) = find_crlf(&buf[pos..]) else {
+                    return Ok(None);
+                };
                 pos += end + 2;
                 if end == 0 {
                     return Ok(Some((body, pos)));
@@ -373,8 +391,13 @@ mod tests {
     #[test]
     fn a_head_is_parsed_with_its_headers_and_length() {
         let raw = b"\r\nGET /a?b=1 HTTP/1.1\r\nHost: x\r\nAccept:  */*\r\n\r\nrest";
-        let Head::Complete(r, len) = parse_head(raw, addr("1.2.3.4:5"), addr("6.7.8.9:80")) else { panic!() };
-        assert_eq!((r.method.as_str(), r.path(), r.query(), r.version.as_str()), ("GET", "/a", Some("b=1"), "HTTP/1.1"));
+        let Head::Complete(r, len) = parse_head(raw, addr("1.2.3.4:5"), addr("6.7.8.9:80")) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.method.as_str(), r.path(), r.query(), r.version.as_str()),
+            ("GET", "/a", Some("b=1"), "HTTP/1.1")
+        );
         assert_eq!(r.header("accept"), Some("*/*"));
         assert_eq!(r.query_param("b"), Some("1"));
         assert_eq!(&raw[len..], b"rest");
@@ -383,10 +406,19 @@ mod tests {
     #[test]
     fn malformed_heads_are_rejected_and_partial_ones_wait() {
         let a = addr("1.2.3.4:5");
-        assert!(matches!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", a, a), Head::Incomplete));
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", a, a),
+            Head::Incomplete
+        ));
         assert!(matches!(parse_head(b"GET /\r\n\r\n", a, a), Head::Invalid(400)));
-        assert!(matches!(parse_head(b"GET / HTTP/2.0\r\n\r\n", a, a), Head::Invalid(505)));
-        assert!(matches!(parse_head(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", a, a), Head::Invalid(400)));
+        assert!(matches!(
+            parse_head(b"GET / HTTP/2.0\r\n\r\n", a, a),
+            Head::Invalid(505)
+        ));
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", a, a),
+            Head::Invalid(400)
+        ));
     }
 
     #[test]
@@ -406,7 +438,10 @@ mod tests {
             method: "GET".into(),
             target: "/".into(),
             version: version.into(),
-            headers: connection.map(|c| ("Connection".to_string(), c.to_string())).into_iter().collect(),
+            headers: connection
+                .map(|c| ("Connection".to_string(), c.to_string()))
+                .into_iter()
+                .collect(),
             body: vec![],
             remote: a,
             local: a,
@@ -416,9 +451,15 @@ mod tests {
         assert!(req("HTTP/1.0", None).wants_close());
         assert!(!req("HTTP/1.0", Some("keep-alive")).wants_close());
         let head = req("HTTP/1.1", None);
-        let head = Request { method: "HEAD".into(), ..head };
+        let head = Request {
+            method: "HEAD".into(),
+            ..head
+        };
         let bytes = serialize(&head, &Response::new(200, "text/plain", "hello"), false);
         let text = String::from_utf8(bytes).unwrap();
-        assert!(text.contains("Content-Length: 5\r\n") && text.ends_with("\r\n\r\n"), "{text}");
+        assert!(
+            text.contains("Content-Length: 5\r\n") && text.ends_with("\r\n\r\n"),
+            "{text}"
+        );
     }
 }

@@ -42,10 +42,16 @@ pub struct BuiltinExit {
 /// [`BuiltinExit`] carries the exit code the real image would have used.
 pub fn run_builtin(argv: &[String]) -> anyhow::Result<()> {
     let Some((name, args)) = argv.split_first() else {
-        anyhow::bail!("usage: podway builtin-image NAME [ARGS...] (names: {})", super::BUILTIN_NAMES.join(", "));
+        anyhow::bail!(
+            "usage: podway builtin-image NAME [ARGS...] (names: {})",
+            super::BUILTIN_NAMES.join(", ")
+        );
     };
     let env = |key: &str| std::env::var(key).ok();
-    let host = apps::Host { hostname: host::hostname(), ips: host::interface_ips() };
+    let host = apps::Host {
+        hostname: host::hostname(),
+        ips: host::interface_ips(),
+    };
     let app = match apps::configure(name, args, &env, host).map_err(anyhow::Error::msg)? {
         apps::Start::Serve(app) => app,
         apps::Start::Exit { code, stdout, stderr } => {
@@ -53,7 +59,11 @@ pub fn run_builtin(argv: &[String]) -> anyhow::Result<()> {
             if !stderr.is_empty() {
                 eprintln!("{}", stderr.trim_end());
             }
-            return if code == 0 { Ok(()) } else { Err(BuiltinExit { code, message: stderr }.into()) };
+            return if code == 0 {
+                Ok(())
+            } else {
+                Err(BuiltinExit { code, message: stderr }.into())
+            };
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
