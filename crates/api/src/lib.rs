@@ -17,6 +17,7 @@
 
 pub mod duration;
 pub mod events;
+pub mod expansion;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;

@@ -98,7 +98,17 @@ fn main() -> Result<()> {
             let args = podway_agent::sandbox::shim::ShimArgs::parse(&argv[2..])?;
             return podway_agent::sandbox::shim::run(&args);
         }
-        Some("builtin-image") => return podway_agent::images::run_builtin(&argv[2..]),
+        Some("builtin-image") => {
+            return match podway_agent::images::run_builtin(&argv[2..]) {
+                // The image's own exit code (its message is printed already), as the real
+                // image would exit.
+                Err(e) => match e.downcast_ref::<podway_agent::images::BuiltinExit>() {
+                    Some(exit) => std::process::exit(exit.code),
+                    None => Err(e),
+                },
+                ok => ok,
+            };
+        }
         _ => {}
     }
     tracing_subscriber::fmt()

@@ -27,44 +27,10 @@ pub fn effective_argv(
     }
 }
 
-/// Expand `$(VAR)` in a container's command or args the way the kubelet does: a defined
-/// variable is replaced, an undefined one is left as written, `$$` is a literal `$`.
-#[doc(alias = "expansion.Expand")]
+/// Expand `$(VAR)` in a container's command or args the way the kubelet does (see
+/// [`podway_api::expansion::expand`]).
 pub fn expand_references(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
-    let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'$' => {
-                    out.push_str(&input[copied..i]);
-                    out.push('$');
-                    i += 2;
-                    copied = i;
-                    continue;
-                }
-                b'(' => {
-                    if let Some(close) = input[i + 2..].find(')') {
-                        let name = &input[i + 2..i + 2 + close];
-                        out.push_str(&input[copied..i]);
-                        match lookup(name) {
-                            Some(value) if !name.is_empty() => out.push_str(&value),
-                            _ => out.push_str(&input[i..i + 3 + close]),
-                        }
-                        i += 3 + close;
-                        copied = i;
-                        continue;
-                    }
-                }
-                _ => {}
-            }
-        }
-        i += 1;
-    }
-    out.push_str(&input[copied..]);
-    out
+    podway_api::expansion::expand(input, lookup)
 }
 
 /// The base name of a command: `/bin/sh` → `sh`.
@@ -87,16 +53,14 @@ mod tests {
         assert_eq!(effective_argv(&ep, &cmd, None, None), v(&["/ep", "default"]));
         assert_eq!(effective_argv(&ep, &cmd, Some(&command), None), v(&["/bin/other"]));
         assert_eq!(effective_argv(&ep, &cmd, None, Some(&args)), v(&["/ep", "--flag"]));
-        assert_eq!(effective_argv(&ep, &cmd, Some(&command), Some(&args)), v(&["/bin/other", "--flag"]));
-        assert_eq!(effective_argv(&ep, &cmd, Some(&[]), Some(&[])), v(&["/ep", "default"]), "empty is unset");
-    }
-
-    #[test]
-    fn references_expand_like_the_kubelet() {
-        let lookup = |name: &str| (name == "PORT").then(|| "8080".to_string());
-        assert_eq!(expand_references("--port=$(PORT)", lookup), "--port=8080");
-        assert_eq!(expand_references("$(MISSING) and $$(PORT) and $$", lookup), "$(MISSING) and $(PORT) and $");
-        assert_eq!(expand_references("$(PORT", lookup), "$(PORT");
-        assert_eq!(expand_references("a$b$", lookup), "a$b$");
+        assert_eq!(
+            effective_argv(&ep, &cmd, Some(&command), Some(&args)),
+            v(&["/bin/other", "--flag"])
+        );
+        assert_eq!(
+            effective_argv(&ep, &cmd, Some(&[]), Some(&[])),
+            v(&["/ep", "default"]),
+            "empty is unset"
+        );
     }
 }

@@ -70,39 +70,9 @@ pub fn service_variables(svc: &Service) -> Vec<(String, String)> {
     out
 }
 
-/// Expand `$(VAR)` references from `vars`: `$$` escapes, an unknown reference stays as written
-/// (Kubernetes' `third_party/forked/golang/expansion` rules).
+/// Expand `$(VAR)` references from `vars` (see [`podway_api::expansion::expand`]).
 pub fn expand(input: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
-    let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'$' => {
-                    out.push('$');
-                    i += 2;
-                    continue;
-                }
-                b'(' => {
-                    if let Some(end) = input[i + 2..].find(')') {
-                        let name = &input[i + 2..i + 2 + end];
-                        match vars(name) {
-                            Some(v) => out.push_str(&v),
-                            None => out.push_str(&input[i..i + 3 + end]),
-                        }
-                        i += 3 + end;
-                        continue;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let ch = input[i..].chars().next().expect("in bounds");
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
+    podway_api::expansion::expand(input, vars)
 }
 
 fn field_ref(ctx: &EnvContext, path: &str) -> Result<String, String> {

@@ -17,9 +17,15 @@ struct Running {
 }
 
 impl Running {
+    /// Stop the server; a server that does not stop within 10 s fails the test (once, a full
+    /// lib run hung here) rather than hanging the whole suite.
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        (&mut self.task).await.unwrap().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the server stops within 10 s after its shutdown signal")
+            .unwrap()
+            .unwrap();
     }
 }
 
