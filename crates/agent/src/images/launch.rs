@@ -89,6 +89,9 @@ pub struct ResolveContext {
     pub work_dir: PathBuf,
     /// The host programs.
     pub host: HostPrograms,
+    /// Where the busybox applet links are: one directory shared by all containers of a node
+    /// (the links never differ), so a container start does not make hundreds of them.
+    pub applets_dir: PathBuf,
 }
 
 /// A file the launch needs on disk before it starts (see [`Launch::write_files`]).
@@ -144,6 +147,12 @@ impl Launch {
             let path = match file {
                 GeneratedFile::File { path, .. } | GeneratedFile::Symlink { path, .. } => path,
             };
+            // A link that already points where it should stays (shared applet links).
+            if let GeneratedFile::Symlink { target, .. } = file {
+                if std::fs::read_link(path).is_ok_and(|t| &t == target) {
+                    continue;
+                }
+            }
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }

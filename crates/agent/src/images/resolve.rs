@@ -137,7 +137,10 @@ fn from_known(
     };
 
     let files = userland_files(known, container, ctx);
-    let mut env: Vec<(String, String)> = vec![("PATH".to_string(), userland_path(known.userland, &ctx.work_dir))];
+    let mut env: Vec<(String, String)> = vec![(
+        "PATH".to_string(),
+        userland_path(known.userland, &ctx.work_dir, &ctx.applets_dir),
+    )];
     env.extend(known.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let name = base_name(&first);
     let (program, args) = if known::is_own_program(known, name) {
@@ -204,9 +207,8 @@ fn nginx_conf(work_dir: &Path) -> PathBuf {
 
 /// The image's PATH: `<work>/bin` (the image's own programs, for scripts) first, then busybox's
 /// applets before the host's programs on Alpine-like images, after them on Debian-like ones.
-fn userland_path(userland: Userland, work_dir: &Path) -> String {
+fn userland_path(userland: Userland, work_dir: &Path, applets: &Path) -> String {
     let bin = work_dir.join("bin");
-    let applets = work_dir.join("busybox");
     match userland {
         Userland::None => DEFAULT_PATH.to_string(),
         Userland::Busybox => format!("{}:{}:{DEFAULT_PATH}", bin.display(), applets.display()),
@@ -216,7 +218,7 @@ fn userland_path(userland: Userland, work_dir: &Path) -> String {
 
 /// nginx.conf for the nginx image; for images with a shell, a script per own program in
 /// `<work>/bin` (so `sh -c '… nginx -g "daemon off;"'` runs what the image would) and a link per
-/// busybox applet in `<work>/busybox`.
+/// busybox applet in the node's shared applets directory.
 fn userland_files(known: &KnownImage, container: &Container, ctx: &ResolveContext) -> Vec<GeneratedFile> {
     let mut files = Vec::new();
     if known.provider == Provider::Nginx {
@@ -251,7 +253,7 @@ fn userland_files(known: &KnownImage, container: &Container, ctx: &ResolveContex
     }
     for applet in &ctx.host.busybox_applets {
         files.push(GeneratedFile::Symlink {
-            path: ctx.work_dir.join("busybox").join(applet),
+            path: ctx.applets_dir.join(applet),
             target: ctx.host.busybox.clone(),
         });
     }

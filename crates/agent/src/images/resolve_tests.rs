@@ -38,6 +38,7 @@ fn fixture(catalog: &str) -> Fixture {
         podway_exe: "/usr/local/bin/podway".into(),
         work_dir: root.join("work"),
         host,
+        applets_dir: root.join("applets"),
     };
     Fixture { _dir: dir, ctx }
 }
@@ -176,15 +177,14 @@ fn busybox_commands_are_applets_with_sh_by_default() {
     // Scripts find the applets: the PATH starts with the image's programs, then the applets.
     let l = launch(&f, "busybox", None, None);
     let work = f.ctx.work_dir.display().to_string();
+    let applets = f.ctx.applets_dir.display().to_string();
     assert!(
-        env(&l, "PATH")
-            .unwrap()
-            .starts_with(&format!("{work}/bin:{work}/busybox:")),
+        env(&l, "PATH").unwrap().starts_with(&format!("{work}/bin:{applets}:")),
         "{:?}",
         l.env
     );
     assert!(l.files.contains(&GeneratedFile::Symlink {
-        path: f.ctx.work_dir.join("busybox/wget"),
+        path: f.ctx.applets_dir.join("wget"),
         target: f.ctx.host.busybox.clone()
     }));
 }
@@ -395,6 +395,7 @@ fn generated_nginx_config_passes_nginx_t_when_nginx_is_installed() {
         catalog: Catalog::empty(dir.path().join("images.yaml")),
         podway_exe: "/usr/local/bin/podway".into(),
         work_dir: dir.path().join("work"),
+        applets_dir: dir.path().join("applets"),
         host: HostPrograms {
             ipv6: Path::new("/proc/net/if_inet6").exists(),
             ..HostPrograms::debian()

@@ -27,6 +27,7 @@ pub fn launch(rt: &Runtime, c: &Container, work_dir: &Path) -> Result<Launch, Im
         podway_exe: rt.cfg.sandbox.exe.clone(),
         work_dir: work_dir.to_path_buf(),
         host: rt.host_programs().clone(),
+        applets_dir: rt.cfg.sandbox.state_dir.join("images/busybox-applets"),
     };
     let launch = resolve(&image, c, &ctx)?;
     if let Err(e) = launch.write_files() {
