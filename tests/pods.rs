@@ -634,3 +634,41 @@ fn memory_limits_become_cgroup_limits_where_the_host_has_them() {
         assert!(limit.is_none_or(|(d, _)| !d.display().to_string().contains("/podway/")));
     }
 }
+
+#[test]
+fn deleting_a_pod_runs_its_pre_stop_hook_then_sends_sigterm() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    // Pods share the host's filesystem outside their own /etc files: the hook and the trap
+    // write to a file in this test's directory.
+    let log = c.data_dir().parent().unwrap().join("hooks.log");
+    let log = log.display();
+    c.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: polite
+  labels: {{app: polite}}
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'trap "echo term >> {log}; exit 0" TERM; while true; do sleep 0.1; done']
+    lifecycle:
+      preStop:
+        exec:
+          command: [sh, -c, 'echo prestop >> {log}']
+"#
+    ));
+    running_pods(&c, "app=polite", 1);
+    c.ok(&["delete", "pod", "polite", "--timeout=60s"]);
+    let written = std::fs::read_to_string(log.to_string()).unwrap_or_default();
+    assert_eq!(
+        written, "prestop\nterm\n",
+        "the hook runs first, then SIGTERM ends the container"
+    );
+    eventually(30, "the Killing event", || {
+        let events = c.ok(&["get", "events", "--field-selector", "involvedObject.name=polite"]);
+        events.contains("Stopping container c").then_some(())
+    });
+}
