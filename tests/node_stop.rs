@@ -59,29 +59,11 @@ fn pods(c: &Cluster) -> Vec<PodRow> {
         .collect()
 }
 
-/// Live (not zombie) processes whose command line has `word` and an argument starting with
-/// `prefix`.
+/// Live processes whose command line has `word` and an argument starting with `prefix`.
 fn processes(word: &str, prefix: &str) -> Vec<u32> {
-    let mut found = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit_once(") ").is_none_or(|(_, rest)| rest.starts_with('Z')))
-            .unwrap_or(true);
-        let args: Vec<String> = cmd.split(|b| *b == 0).map(text).collect();
-        if !zombie && args.iter().any(|a| a == word) && args.iter().any(|a| a.starts_with(prefix)) {
-            found.push(pid);
-        }
-    }
-    found
+    common::live_processes(|args| args.iter().any(|a| a == word) && args.iter().any(|a| a.starts_with(prefix)))
 }
 
-/// The node's STATUS in `kubectl get nodes`.
 fn node_status(c: &Cluster, node: &str) -> String {
     row(&c.ok(&["get", "nodes"]), node)[1].clone()
 }

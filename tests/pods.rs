@@ -47,22 +47,9 @@ fn in_node(c: &Cluster, node: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text(&out.stdout))
 }
 
-/// Processes whose command line has every one of `words`.
+/// Live processes whose command line has every one of `words`.
 fn pids_with(words: &[&str]) -> Vec<u32> {
-    let mut found = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmd.split(|b| *b == 0).map(|a| text(a)).collect();
-        if words.iter().all(|w| args.iter().any(|a| a.contains(w))) {
-            found.push(pid);
-        }
-    }
-    found
+    common::live_processes(|args| words.iter().all(|w| args.iter().any(|a| a.contains(w))))
 }
 
 /// The shim of `pod` in this cluster, and its children (the containers).

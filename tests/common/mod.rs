@@ -419,3 +419,24 @@ impl Drop for Etcd {
         let _ = self.child.wait();
     }
 }
+
+/// Live (not zombie) processes whose command-line arguments satisfy `matches`.
+pub fn live_processes(matches: impl Fn(&[String]) -> bool) -> Vec<u32> {
+    let mut found = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit_once(") ").is_none_or(|(_, rest)| rest.starts_with('Z')))
+            .unwrap_or(true);
+        let args: Vec<String> = cmd.split(|b| *b == 0).map(text).collect();
+        if !zombie && matches(&args) {
+            found.push(pid);
+        }
+    }
+    found
+}
