@@ -2,6 +2,7 @@
 //!
 //! - [`worker`]: a pod's life: sandbox, init containers, containers, restarts with back-off,
 //!   probes, graceful termination, status.
+//! - [`start`]: starting one run of a container.
 //! - [`status`]: kubelet's status rules, pure.
 //! - [`env`]: a container's environment (service links, downward API, ConfigMaps, Secrets).
 //! - [`backoff`]: CrashLoopBackOff and ImagePullBackOff delays.
@@ -16,6 +17,7 @@ pub mod hooks;
 pub mod images_glue;
 pub mod probes;
 pub mod shim_client;
+pub mod start;
 pub mod status;
 pub mod streams;
 pub mod worker;

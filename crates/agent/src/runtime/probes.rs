@@ -126,8 +126,8 @@ pub async fn refresh(w: &mut Worker) {
                 .unwrap_or(30);
             let msg = kill_message(&c.name, kind, policy != "Never");
             let pid = latest.pid;
-            let dir = w.dir_path();
-            w.probe_kill(&c.name, &msg).await;
+            let dir = w.dir();
+            w.container_event(&c.name, EventType::Normal, "Killing", &msg).await;
             let _ = super::shim_client::signal(&dir, pid, 15).await;
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_secs(grace.max(0) as u64)).await;
@@ -140,7 +140,7 @@ pub async fn refresh(w: &mut Worker) {
 /// Record what a probe reported (events); status changes are picked up by the next sync.
 pub async fn handle(w: &Worker, update: ProbeUpdate) {
     if let ProbeUpdate::Event(e) = update {
-        w.container_event_pub(&e.container, EventType::Warning, e.reason, &e.message)
+        w.container_event(&e.container, EventType::Warning, e.reason, &e.message)
             .await;
     }
 }

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 
 use super::backoff::{go_duration, Backoff};
 use super::status::{self, ContainerView as StatusView, Ended, Instance, PodFacts};
-use super::{env, shim_client, PodView, Runtime};
+use super::{shim_client, PodView, Runtime};
 use crate::sandbox::files;
-use crate::sandbox::shim::{Process, StartRequest};
+use crate::sandbox::shim::Process;
 use crate::sandbox::{pod_dir, Sandbox, SandboxRequest};
 
 /// Per-container memory of the worker.
@@ -67,7 +67,7 @@ fn now_rfc3339() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     jiff::Timestamp::now().as_millisecond() as u64
 }
 
@@ -111,19 +111,19 @@ impl Worker {
         }
     }
 
-    fn ns(&self) -> String {
+    pub(super) fn ns(&self) -> String {
         self.pod.metadata.namespace.clone().unwrap_or_default()
     }
 
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         self.pod.metadata.name.clone().unwrap_or_default()
     }
 
-    fn uid(&self) -> String {
+    pub(super) fn uid(&self) -> String {
         self.pod.metadata.uid.clone().unwrap_or_default()
     }
 
-    fn dir(&self) -> std::path::PathBuf {
+    pub(super) fn dir(&self) -> std::path::PathBuf {
         pod_dir(&self.rt.cfg.sandbox.state_dir, &self.ns(), &self.name(), &self.uid())
     }
 
@@ -152,7 +152,7 @@ impl Worker {
             .send((self.reference(), type_, reason.to_string(), message.to_string()));
     }
 
-    async fn container_event(&self, c: &str, type_: EventType, reason: &str, message: &str) {
+    pub(super) async fn container_event(&self, c: &str, type_: EventType, reason: &str, message: &str) {
         let mut r = self.reference();
         r.field_path = Some(format!("spec.containers{{{c}}}"));
         let _ = self.events.send((r, type_, reason.to_string(), message.to_string()));
@@ -302,7 +302,7 @@ impl Worker {
         self.processes.iter().rev().find(|p| p.name == name).cloned()
     }
 
-    fn runs_of(&self, name: &str) -> usize {
+    pub(super) fn runs_of(&self, name: &str) -> usize {
         self.processes.iter().filter(|p| p.name == name).count()
     }
 
@@ -376,189 +376,6 @@ impl Worker {
         }
         st.restart_backoff.step(now);
         self.start(c, wake).await;
-    }
-
-    /// Start a run of `c`: resolve its image, compute its environment, ask the shim.
-    async fn start(&mut self, c: &Container, wake: &mut Option<Instant>) {
-        let now = Instant::now();
-        let name = c.name.clone();
-        let image = c.image.clone().unwrap_or_default();
-        let dir = self.dir();
-        let cdir = dir.join(&name);
-        if let Err(e) = std::fs::create_dir_all(&cdir) {
-            self.containers.entry(name.clone()).or_default().waiting = Some((
-                "CreateContainerError".into(),
-                format!("creating {}: {e}", cdir.display()),
-            ));
-            return;
-        }
-        {
-            let st = self.containers.entry(name.clone()).or_default();
-            if let Some(at) = st.retry_at.filter(|at| *at > now) {
-                *wake = Some(wake.map_or(at, |w| w.min(at)));
-                return;
-            }
-            if let Some(at) = st.image_retry_at.filter(|at| *at > now) {
-                if st.waiting.as_ref().map(|w| w.0.as_str()) == Some("ErrImagePull") {
-                    let msg = format!(
-                        "Back-off pulling image \"{image}\": ErrImagePull: {}",
-                        st.waiting.as_ref().map(|w| w.1.clone()).unwrap_or_default()
-                    );
-                    st.waiting = Some(("ImagePullBackOff".into(), msg));
-                    self.container_event(
-                        &name,
-                        EventType::Normal,
-                        "BackOff",
-                        &format!("Back-off pulling image \"{image}\""),
-                    )
-                    .await;
-                    self.container_event(&name, EventType::Warning, "Failed", "Error: ImagePullBackOff")
-                        .await;
-                }
-                *wake = Some(wake.map_or(at, |w| w.min(at)));
-                return;
-            }
-        }
-        let launch = match super::images_glue::launch(&self.rt, c, &cdir) {
-            Ok(l) => l,
-            Err(e) => {
-                let reason = e.reason();
-                if reason == "ErrImagePull" {
-                    self.container_event(
-                        &name,
-                        EventType::Normal,
-                        "Pulling",
-                        &format!("Pulling image \"{image}\""),
-                    )
-                    .await;
-                }
-                self.container_event(&name, EventType::Warning, "Failed", &e.to_string())
-                    .await;
-                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {reason}"))
-                    .await;
-                let st = self.containers.entry(name.clone()).or_default();
-                st.waiting = Some((reason.to_string(), e.status_message()));
-                st.image_backoff.step(now);
-                // Shown as ErrImagePull first, then ImagePullBackOff until the next attempt.
-                let flip = now + Duration::from_secs(2);
-                st.image_retry_at = Some(now + st.image_backoff.delay());
-                *wake = Some(wake.map_or(flip, |w| w.min(flip)));
-                return;
-            }
-        };
-        let sandbox_ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
-        let ns = self.ns();
-        let services = super::images_glue::visible_services(&self.rt, &self.pod, &ns);
-        let (config_maps, secrets) = super::images_glue::referenced_data(&self.rt, c, &ns).await;
-        let ctx = env::EnvContext {
-            pod: Some(&self.pod),
-            hostname: files::hostname(&self.pod),
-            pod_ip: sandbox_ip,
-            host_ip: self.rt.cfg.node_ip.clone(),
-            services,
-            config_maps,
-            secrets,
-        };
-        let container_env = match env::container_env(c, &ctx) {
-            Ok(e) => e,
-            Err(message) => {
-                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}"))
-                    .await;
-                let st = self.containers.entry(name.clone()).or_default();
-                st.waiting = Some(("CreateContainerConfigError".into(), message));
-                let at = now + Duration::from_secs(10);
-                st.retry_at = Some(at);
-                *wake = Some(wake.map_or(at, |w| w.min(at)));
-                return;
-            }
-        };
-        let mut full_env = vec![
-            (
-                "PATH".to_string(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            ),
-            ("HOSTNAME".to_string(), files::hostname(&self.pod)),
-            ("HOME".to_string(), "/root".to_string()),
-        ];
-        if c.tty.unwrap_or(false) {
-            full_env.push(("TERM".into(), "xterm".into()));
-        }
-        for (k, v) in launch.env.iter().chain(container_env.iter()) {
-            full_env.retain(|(x, _)| x != k);
-            full_env.push((k.clone(), v.clone()));
-        }
-        let argv = env::expand_all(&launch.argv(), &full_env);
-        let run_index = self.containers.get(&name).map(|s| s.base_restarts).unwrap_or(0) + self.runs_of(&name) as i32;
-        let stdin_fifo = if c.stdin.unwrap_or(false) {
-            let fifo = cdir.join("stdin");
-            if !fifo.exists() {
-                let _ = std::process::Command::new("mkfifo").arg(&fifo).status();
-            }
-            Some(fifo)
-        } else {
-            None
-        };
-        let limits = crate::sandbox::cgroups::limits_of(c.resources.as_ref());
-        let cgroups = self.rt.cfg.sandbox.cgroups.create_container(&self.uid(), &name, limits);
-        let req = StartRequest {
-            cgroups,
-            name: name.clone(),
-            argv,
-            env: full_env.clone(),
-            cwd: launch.working_dir.display().to_string(),
-            log: cdir.join(format!("{run_index}.log")),
-            stdin_fifo,
-        };
-        self.container_event(
-            &name,
-            EventType::Normal,
-            "Pulled",
-            &format!("Container image \"{image}\" already present on machine"),
-        )
-        .await;
-        let cwd = req.cwd.clone();
-        match shim_client::start(&dir, req).await {
-            Ok(pid) => {
-                let st = self.containers.entry(name.clone()).or_default();
-                st.waiting = None;
-                st.env = full_env;
-                st.cwd = cwd;
-                // Report the run as started, as kubelet does after a successful start, even if
-                // it already ended: the next pass (the shim's version moved) sees the exit.
-                self.processes.push(Process {
-                    name: name.clone(),
-                    pid,
-                    started_ms: now_ms(),
-                    exit: None,
-                });
-                self.container_event(
-                    &name,
-                    EventType::Normal,
-                    "Created",
-                    &format!("Created container {name}"),
-                )
-                .await;
-                self.container_event(
-                    &name,
-                    EventType::Normal,
-                    "Started",
-                    &format!("Started container {name}"),
-                )
-                .await;
-                self.rt.notify();
-            }
-            Err(e) => {
-                let message = format!("failed to start container \"{name}\": {e:#}");
-                self.container_event(&name, EventType::Warning, "Failed", &format!("Error: {message}"))
-                    .await;
-                let st = self.containers.entry(name.clone()).or_default();
-                st.waiting = Some(("RunContainerError".into(), message));
-                st.restart_backoff.step(now);
-                let at = now + st.restart_backoff.delay();
-                st.retry_at = Some(at);
-                *wake = Some(wake.map_or(at, |w| w.min(at)));
-            }
-        }
     }
 
     fn container_id(&self, p: &Process) -> String {
@@ -746,19 +563,6 @@ impl Worker {
     }
 
     // Probes: see super::probes.
-
-    pub(super) fn dir_path(&self) -> std::path::PathBuf {
-        self.dir()
-    }
-
-    pub(super) async fn probe_kill(&self, container: &str, message: &str) {
-        self.container_event(container, EventType::Normal, "Killing", message)
-            .await;
-    }
-
-    pub(super) async fn container_event_pub(&self, c: &str, type_: EventType, reason: &str, message: &str) {
-        self.container_event(c, type_, reason, message).await;
-    }
 
     fn stop_probes(&mut self) {
         for st in self.containers.values_mut() {
