@@ -40,7 +40,10 @@ mod tests {
     fn references_expand_like_kubernetes() {
         let lookup = |name: &str| (name == "PORT").then(|| "8080".to_string());
         assert_eq!(expand("--port=$(PORT)", lookup), "--port=8080");
-        assert_eq!(expand("$(MISSING) and $$(PORT) and $$", lookup), "$(MISSING) and $(PORT) and $");
+        assert_eq!(
+            expand("$(MISSING) and $$(PORT) and $$", lookup),
+            "$(MISSING) and $(PORT) and $"
+        );
         assert_eq!(expand("$(PORT", lookup), "$(PORT");
         assert_eq!(expand("a$b$", lookup), "a$b$");
         assert_eq!(expand("$()x", lookup), "$()x");

@@ -105,8 +105,14 @@ pub async fn run(args: AgentArgs) -> Result<()> {
         }
     };
     let setup = podway_agent::node::AgentSetup {
-        cni_conf_dir: args.cni_conf_dir.clone().unwrap_or_else(|| args.state_dir.join("cni/net.d")),
-        image_catalog: args.image_catalog.clone().unwrap_or_else(|| args.state_dir.join("images.yaml")),
+        cni_conf_dir: args
+            .cni_conf_dir
+            .clone()
+            .unwrap_or_else(|| args.state_dir.join("cni/net.d")),
+        image_catalog: args
+            .image_catalog
+            .clone()
+            .unwrap_or_else(|| args.state_dir.join("images.yaml")),
         state_dir: args.state_dir.clone(),
         exe: std::env::current_exe()?,
         cni_bin_dirs: std::env::split_paths(&args.cni_bin_dir).collect(),
