@@ -174,21 +174,10 @@ async fn run_once(
         return http::http_get_probe(action, target, timeout).await;
     }
     if let Some(action) = &probe.tcp_socket {
-        let port = match resolve_port(&action.port, target) {
-            Ok(port) => port,
-            Err(error) => {
-                return Attempt::Errored {
-                    result: "unknown",
-                    error,
-                }
-            }
+        return match endpoint(&action.port, action.host.as_deref(), target) {
+            Ok((host, port)) => tcp_probe(host, port, timeout).await,
+            Err(errored) => errored,
         };
-        let host = action
-            .host
-            .as_deref()
-            .filter(|h| !h.is_empty())
-            .unwrap_or(&target.pod_ip);
-        return tcp_probe(host, port, timeout).await;
     }
     if probe.grpc.is_some() {
         return Attempt::Errored {
@@ -217,6 +206,20 @@ pub fn resolve_port(port: &IntOrString, target: &ProbeTarget) -> Result<u16, Str
     } else {
         Err(format!("invalid port number: {number}"))
     }
+}
+
+/// Where an `httpGet` or `tcpSocket` action connects: its host (the pod IP when it names
+/// none) and its port resolved; a port that does not resolve is an errored attempt.
+pub fn endpoint<'a>(
+    port: &IntOrString,
+    host: Option<&'a str>,
+    target: &'a ProbeTarget,
+) -> Result<(&'a str, u16), Attempt> {
+    let port = resolve_port(port, target).map_err(|error| Attempt::Errored {
+        result: "unknown",
+        error,
+    })?;
+    Ok((host.filter(|h| !h.is_empty()).unwrap_or(&target.pod_ip), port))
 }
 
 /// `strconv.Atoi`, with its error wording.

@@ -357,14 +357,17 @@ mod tests {
     #[test]
     fn phases_follow_kubelet_rules() {
         let waiting = view("a", vec![]);
-        assert_eq!(phase(&[], &[waiting.clone()], "Always"), "Pending");
+        assert_eq!(phase(&[], std::slice::from_ref(&waiting), "Always"), "Pending");
         let ok = view("a", vec![run("x", Some(0))]);
         let bad = view("b", vec![run("y", Some(3))]);
-        assert_eq!(phase(&[], &[ok.clone()], "Never"), "Succeeded");
+        assert_eq!(phase(&[], std::slice::from_ref(&ok), "Never"), "Succeeded");
         assert_eq!(phase(&[], &[ok.clone(), bad.clone()], "Never"), "Failed");
         assert_eq!(phase(&[], &[ok.clone(), bad.clone()], "OnFailure"), "Running");
         let running = view("c", vec![run("z", None)]);
-        assert_eq!(phase(&[bad.clone()], &[running.clone()], "Never"), "Failed");
+        assert_eq!(
+            phase(std::slice::from_ref(&bad), std::slice::from_ref(&running), "Never"),
+            "Failed"
+        );
         assert_eq!(
             phase(&[view("i", vec![run("q", None)])], &[waiting], "Always"),
             "Pending"

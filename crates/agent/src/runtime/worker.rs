@@ -513,7 +513,7 @@ impl Worker {
             .await;
             if let Some(c) = containers.iter().chain(init.iter()).find(|c| c.name == p.name) {
                 let cwd = self.containers.get(&c.name).map(|s| s.cwd.clone()).unwrap_or_default();
-                super::hooks::pre_stop(&self.rt, &sb, c, &self.env_of(&c.name), &cwd, deadline).await;
+                super::hooks::pre_stop(&sb, c, &self.env_of(&c.name), &cwd, deadline).await;
             }
             let _ = shim_client::signal(&dir, p.pid, 15).await;
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::HTTPGetAction;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::action::{dial, go_io_error, go_quote, join_host_port, resolve_port, Attempt, ProbeTarget};
+use super::action::{dial, endpoint, go_io_error, go_quote, join_host_port, Attempt, ProbeTarget};
 
 /// The probe's User-Agent unless the probe sets one (`kube-probe/<major>.<minor>`).
 pub const USER_AGENT: &str = "kube-probe/1.32";
@@ -26,20 +26,10 @@ pub use url::ProbeUrl;
 
 /// Run an `httpGet` probe of `target` with `timeout` for the whole exchange.
 pub async fn http_get_probe(action: &HTTPGetAction, target: &ProbeTarget, timeout: Duration) -> Attempt {
-    let port = match resolve_port(&action.port, target) {
-        Ok(port) => port,
-        Err(error) => {
-            return Attempt::Errored {
-                result: "unknown",
-                error,
-            }
-        }
+    let (host, port) = match endpoint(&action.port, action.host.as_deref(), target) {
+        Ok(e) => e,
+        Err(errored) => return errored,
     };
-    let host = action
-        .host
-        .as_deref()
-        .filter(|h| !h.is_empty())
-        .unwrap_or(&target.pod_ip);
     let scheme = action.scheme.as_deref().unwrap_or("").to_ascii_lowercase();
     let url = ProbeUrl::new(
         if scheme.is_empty() { "http" } else { &scheme },
