@@ -50,6 +50,8 @@ cleanup() {
     if grep -qa podway "/proc/$pid/cmdline" 2>/dev/null; then stop_pid "$pid"; fi
   done
   if [ -n "$etcd_pid" ]; then stop_pid "$etcd_pid"; fi
+  # The CNI floor's scratch namespace, if podway-bench was killed (its holders are sleeps that end by themselves).
+  for ns in $(ip netns list 2>/dev/null | awk '/^pwbench-cnifloor-/ {print $1}'); do ip netns del "$ns" || true; done
   rm -rf "$tmp"
   exit "$status"
 }

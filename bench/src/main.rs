@@ -6,6 +6,7 @@
 //! this program ends; `bench/run.sh` also stops them by pid file if this program is killed.
 
 mod cluster;
+mod cni_floor;
 mod creates;
 mod host;
 mod innode;
@@ -238,12 +239,14 @@ async fn node_phases(args: &Args, podway: &Path) -> Result<NodePhases> {
     drop(client);
     progress("  podway down");
     let downed = c.down();
-    let pods = measured?;
+    let mut pods = measured?;
     let (_, left) = downed?;
     if !left.is_empty() {
         anyhow::bail!("podway down left network namespaces behind: {left:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    progress(&format!("  the CNI plugins alone, {} sandboxes at once", args.pods));
+    pods.cni_floor = cni_floor::measure(args.pods).await?;
 
     progress(&format!("{} x podway up --nodes {}", args.node_runs, args.nodes));
     let layout = nodes::Layout::bench(1, "up");

@@ -73,6 +73,9 @@ pub struct Pods {
     pub server_seconds_max: Option<i64>,
     /// Memory of the agent, the shims and the pods' processes.
     pub memory: PodMemory,
+    /// The floor under the burst: per sandbox, the same CNI plugins networking as many new
+    /// namespaces at once with no podway around them ([`crate::cni_floor`]).
+    pub cni_floor: Vec<Duration>,
 }
 
 /// A pod's state as one watch line shows it.
