@@ -39,18 +39,24 @@ pub trait Nft: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct NftCommand {
     program: String,
+    prefix: Vec<String>,
 }
 
 impl NftCommand {
     /// Runs `nft` from `PATH`.
     pub fn new() -> Self {
-        NftCommand { program: "nft".into() }
+        NftCommand {
+            program: "nft".into(),
+            prefix: Vec::new(),
+        }
     }
 
-    /// Runs the given program instead of `nft` (an absolute path, or a wrapper).
-    pub fn with_program(program: impl Into<String>) -> Self {
+    /// Runs `program prefix... -f -` instead, e.g. `ip netns exec NS nft` to program another
+    /// namespace.
+    pub fn with_prefix(program: impl Into<String>, prefix: impl IntoIterator<Item = impl Into<String>>) -> Self {
         NftCommand {
             program: program.into(),
+            prefix: prefix.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -69,6 +75,7 @@ impl Nft for NftCommand {
             source,
         };
         let mut child = Command::new(&self.program)
+            .args(&self.prefix)
             .args(["-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
