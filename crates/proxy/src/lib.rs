@@ -3,12 +3,21 @@
 //! - [`model`]: Services and EndpointSlices become a plain-data [`ServiceTable`] with change
 //!   tracking ([`ChangeTracker`]).
 //! - [`nftables`]: the table rendered into one atomic `nft -f` transaction, full or incremental.
+//! - [`backend`]: the [`Backend`] trait every data plane implements, and [`NftablesBackend`].
+//! - [`conntrack`]: stale UDP flows deleted when their endpoint goes.
+//! - [`runner`]: the control loop ([`run`]): watch, wait for sync, coalesce, retry.
 //! - [`config`]: what the proxy is told at start ([`ProxyConfig`]).
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod config;
+pub mod conntrack;
 pub mod model;
 pub mod nftables;
+pub mod runner;
+
+pub use backend::{Backend, NftablesBackend, SyncError};
+pub use runner::{run, run_with_backend, Timing};
 
 pub use config::{Ipv4Cidr, ProxyConfig, ProxyMode};
 pub use model::tracker::{ChangeTracker, ServiceChange};

@@ -10,7 +10,7 @@ pub mod select;
 pub mod tracker;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 use std::collections::BTreeMap;
 use std::fmt;
