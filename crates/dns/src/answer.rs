@@ -154,8 +154,14 @@ pub fn answer_into(records: &Records, query: &[u8], transport: Transport, out: &
             })
         }),
         Found::Upstream(prefix, target) => {
-            // Keep the CNAME records; the caller appends what upstream says.
-            write_sections(out, query, &q, &prefix.answer, prefix.count, &[], 0, Transport::Tcp);
+            // Only the CNAME records, no OPT: [`finish_chase`] appends upstream's answers and
+            // writes the real response.
+            let counts = Counts {
+                answer: prefix.count,
+                ..Counts::default()
+            };
+            wire::start_response(out, query, &q, Flags::default(), counts);
+            out.extend_from_slice(&prefix.answer);
             return Outcome::Chase(Chase {
                 target: target.to_string(),
                 qtype: q.qtype,
