@@ -120,3 +120,101 @@ async fn rebuild(
         dirty.notified().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{answer, Answer, Transport};
+    use k8s_openapi::api::core::v1::ServiceSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kube::runtime::watcher::Event;
+    use std::time::Duration;
+
+    fn svc(name: &str, ip: &str) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ServiceSpec {
+                cluster_ip: Some(ip.into()),
+                ports: Some(vec![k8s_openapi::api::core::v1::ServicePort {
+                    port: 80,
+                    ..Default::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    fn a_query(name: &str) -> Vec<u8> {
+        let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        crate::wire::push_name(&mut q, name);
+        q.extend_from_slice(&[0, 1, 0, 1]);
+        q
+    }
+
+    /// The response code of an A query for `name`.
+    fn rcode_of(records: &RecordsHandle, name: &str) -> u8 {
+        match answer(&records.load(), &a_query(name), Transport::Udp) {
+            Answer::Reply(r) => r[3] & 0x0F,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn until(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !ok() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn snapshot_waits_for_every_cache_then_follows_each_change() {
+        let (ns, mut ns_w) = reflector::store::<Namespace>();
+        let (svcs, mut svc_w) = reflector::store::<Service>();
+        let (eps, mut eps_w) = reflector::store::<EndpointSlice>();
+        let records = RecordsHandle::new(Records::unsynced("cluster.local"));
+        let dirty = Arc::new(Notify::new());
+        let task = tokio::spawn(rebuild(
+            ns,
+            svcs,
+            eps,
+            records.clone(),
+            dirty.clone(),
+            "cluster.local".into(),
+        ));
+
+        svc_w.apply_watcher_event(&Event::Init);
+        svc_w.apply_watcher_event(&Event::InitApply(svc("web", "10.96.0.5")));
+        svc_w.apply_watcher_event(&Event::InitDone);
+        ns_w.apply_watcher_event(&Event::Init);
+        ns_w.apply_watcher_event(&Event::InitDone);
+        // Let the rebuild task run as far as it can (single-threaded test runtime).
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        // Slices have not synced: still the cold-start snapshot (SERVFAIL, not NXDOMAIN).
+        assert_eq!(rcode_of(&records, "web.default.svc.cluster.local"), 2);
+
+        eps_w.apply_watcher_event(&Event::Init);
+        eps_w.apply_watcher_event(&Event::InitDone);
+        until("the first snapshot", || {
+            rcode_of(&records, "web.default.svc.cluster.local") == 0
+        })
+        .await;
+        assert_eq!(rcode_of(&records, "new.default.svc.cluster.local"), 3);
+
+        svc_w.apply_watcher_event(&Event::Apply(svc("new", "10.96.0.9")));
+        dirty.notify_one();
+        until("the new Service", || {
+            rcode_of(&records, "new.default.svc.cluster.local") == 0
+        })
+        .await;
+        task.abort();
+    }
+}
