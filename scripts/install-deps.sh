@@ -3,9 +3,9 @@
 #   scripts/install-deps.sh run    what `make up` needs
 #   scripts/install-deps.sh test   what `make test` needs too (etcd, the Python client, ...)
 set -euo pipefail
-want=(ca-certificates curl iproute2 util-linux sqlite3 protobuf-compiler containernetworking-plugins nginx busybox python3 conntrack)
+want=(ca-certificates curl iproute2 util-linux sqlite3 protobuf-compiler containernetworking-plugins nginx busybox python3 conntrack nftables)
 if [ "${1:-run}" = test ]; then
-  want+=(etcd-server dnsutils nftables python3-pip)
+  want+=(etcd-server dnsutils python3-pip)
 fi
 missing=()
 for p in "${want[@]}"; do

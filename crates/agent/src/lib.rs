@@ -3,6 +3,7 @@
 //! - [`network`]: the node network of a cluster on one machine: a host bridge, one network
 //!   namespace per node with a veth on it, routes between the nodes' pod ranges, and host
 //!   blackhole routes so pod and service addresses never leave the machine.
+//! - [`mirror`]: the pods the API shows for what the agent serves itself (cluster DNS).
 //! - [`node`]: the agent's API side: it registers its Node, renews its Lease and finishes the
 //!   deletion of the pods bound to it.
 //! - [`images`]: an image name → the program that runs (catalog, built-in test images, host
@@ -16,6 +17,7 @@
 
 pub mod images;
 pub mod kubelet;
+pub mod mirror;
 pub mod network;
 pub mod node;
 pub mod probe;

@@ -218,6 +218,8 @@ pub struct AgentSetup {
     pub ca_pem: String,
     /// Port of the kubelet endpoint on the node IP.
     pub kubelet_port: u16,
+    /// The node's DNS mirror pod, when this agent serves cluster DNS ([`crate::mirror`]).
+    pub dns_mirror: Option<crate::mirror::DnsMirror>,
 }
 
 /// The kube-dns ClusterIP, for pods' resolv.conf (the bootstrap creates it; wait for it).
@@ -239,6 +241,15 @@ async fn cluster_dns(client: &kube::Client) -> String {
     String::new()
 }
 
+/// Re-create the node's mirror pod if it is gone, and mark it Running and Ready again.
+async fn keep_mirror(client: &kube::Client, setup: &AgentSetup) {
+    if let Some(m) = &setup.dns_mirror {
+        if let Err(e) = crate::mirror::ensure(client, m).await {
+            tracing::warn!(node = %m.node, "keeping the DNS mirror pod: {e:#}");
+        }
+    }
+}
+
 /// Run the node: register, serve the kubelet endpoint, run the pods bound to it and keep the
 /// heartbeat, until `shutdown`. Pods keep running after the agent stops.
 pub async fn run(
@@ -257,6 +268,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("listening on {}:{}: {e}", id.internal_ip, setup.kubelet_port))?;
     register(&client, &id, &host, setup.kubelet_port).await?;
     renew_lease(&client, &id).await?;
+    keep_mirror(&client, &setup).await;
     let dns = cluster_dns(&client).await;
     let runtime = crate::runtime::Runtime::new(
         client.clone(),
@@ -304,6 +316,7 @@ pub async fn run(
                 if let Err(e) = restore_ready(&client, &id, &host, setup.kubelet_port).await {
                     tracing::warn!(node = %id.name, "posting node status: {e:#}");
                 }
+                keep_mirror(&client, &setup).await;
             }
         }
     }

@@ -32,6 +32,24 @@ pub struct AgentArgs {
     /// The pod range of this node, e.g. `10.244.1.0/24`.
     #[arg(long)]
     pod_cidr: String,
+    /// The whole pod network of the cluster, e.g. `10.244.0.0/16`: traffic from outside it to
+    /// a Service is masqueraded so replies return through this node [default: --pod-cidr].
+    #[arg(long)]
+    cluster_cidr: Option<String>,
+    /// How Services carry traffic on this node: `nftables`, `userspace`, or `auto` (nftables
+    /// where usable, else userspace).
+    #[arg(long, default_value = "auto", value_parser = parse_proxy_mode)]
+    proxy_mode: podway_proxy::ProxyMode,
+    /// The interface on the node network that answers ARP for the LoadBalancer IPs this node
+    /// announces (none: LoadBalancer IPs are not announced).
+    #[arg(long)]
+    node_interface: Option<String>,
+    /// The cluster domain served by cluster DNS.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Where cluster DNS forwards names outside the cluster (its `nameserver` lines).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    upstream_resolv_conf: PathBuf,
     /// Label the node as the control plane.
     #[arg(long)]
     control_plane: bool,
@@ -58,6 +76,15 @@ pub struct AgentArgs {
     exit_with_parent: bool,
 }
 
+fn parse_proxy_mode(s: &str) -> Result<podway_proxy::ProxyMode, String> {
+    match s {
+        "auto" => Ok(podway_proxy::ProxyMode::Auto),
+        "nftables" => Ok(podway_proxy::ProxyMode::Nftables),
+        "userspace" => Ok(podway_proxy::ProxyMode::Userspace),
+        other => Err(format!("unknown proxy mode {other:?}: use auto, nftables or userspace")),
+    }
+}
+
 /// Run the agent until SIGTERM (or until its parent goes, with `--exit-with-parent`).
 pub async fn run(args: AgentArgs) -> Result<()> {
     let token = match (&args.token, &args.token_file) {
@@ -80,9 +107,9 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     let client = kube::Client::try_from(config)?;
     let id = NodeIdentity {
-        name: args.node_name,
-        internal_ip: args.node_ip,
-        pod_cidr: args.pod_cidr,
+        name: args.node_name.clone(),
+        internal_ip: args.node_ip.clone(),
+        pod_cidr: args.pod_cidr.clone(),
         control_plane: args.control_plane,
     };
     let parent = std::os::unix::process::parent_id();
@@ -118,6 +145,69 @@ pub async fn run(args: AgentArgs) -> Result<()> {
         cni_bin_dirs: std::env::split_paths(&args.cni_bin_dir).collect(),
         ca_pem: String::from_utf8_lossy(&ca).into_owned(),
         kubelet_port: args.kubelet_port,
+        dns_mirror: Some(podway_agent::mirror::DnsMirror {
+            node: args.node_name.clone(),
+            node_ip: args.node_ip.clone(),
+        }),
     };
-    podway_agent::node::run(client, id, setup, stop).await
+    let node_ip: std::net::Ipv4Addr = args
+        .node_ip
+        .parse()
+        .with_context(|| format!("--node-ip {}: not an IPv4 address", args.node_ip))?;
+    let cluster_cidr = args.cluster_cidr.as_deref().unwrap_or(&args.pod_cidr);
+    let proxy_config = podway_proxy::ProxyConfig {
+        node_name: args.node_name.clone(),
+        node_ips: vec![node_ip],
+        pod_cidr: cluster_cidr
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--cluster-cidr {cluster_cidr}: {e}"))?,
+        mode: args.proxy_mode,
+        announce_interface: args.node_interface.clone(),
+    };
+    let dns_config = podway_dns::DnsConfig {
+        listen: vec![std::net::SocketAddr::from((node_ip, 53))],
+        domain: args.cluster_domain.clone(),
+        upstream_resolv_conf: args.upstream_resolv_conf.clone(),
+    };
+    // The node agent, the Service proxy and cluster DNS share one stop: each gets a future
+    // that completes when `stop` has.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut proxy = tokio::spawn(podway_proxy::run(client.clone(), proxy_config, stopped()));
+    let mut dns = tokio::spawn(podway_dns::run(client.clone(), dns_config, stopped()));
+    let node = podway_agent::node::run(client, id, setup, stopped());
+    tokio::pin!(node);
+    tokio::pin!(stop);
+    // The first of the three to fail ends the agent (`podway up` restarts it); a stop ends all
+    // three, and each removes what it must (the proxy its table and announced addresses).
+    let (result, node_done) = tokio::select! {
+        r = &mut node => (r, true),
+        _ = &mut stop => (Ok(()), false),
+        r = wait_component("Service proxy", &mut proxy) => (r, false),
+        r = wait_component("cluster DNS", &mut dns) => (r, false),
+    };
+    let _ = stop_tx.send(true);
+    if !node_done {
+        node.await?;
+    }
+    for task in [proxy, dns] {
+        if !task.is_finished() {
+            let _ = task.await;
+        }
+    }
+    result
+}
+
+/// Wait for a component task; its end is an error, since it should run until stopped.
+async fn wait_component(name: &str, task: &mut tokio::task::JoinHandle<anyhow::Result<()>>) -> Result<()> {
+    match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.context(format!("the {name} failed"))),
+        Err(e) => Err(anyhow::anyhow!("the {name} panicked: {e}")),
+    }
 }

@@ -83,6 +83,9 @@ pub struct ProxyConfig {
     pub pod_cidr: Ipv4Cidr,
     /// Which data plane to use.
     pub mode: ProxyMode,
+    /// The interface on the node network that answers for this node's LoadBalancer IPs
+    /// ([`crate::announce`]), e.g. `eth0`; None announces nothing.
+    pub announce_interface: Option<String>,
 }
 
 #[cfg(test)]

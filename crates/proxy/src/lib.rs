@@ -3,12 +3,14 @@
 //! - [`model`]: Services and EndpointSlices become a plain-data [`ServiceTable`] with change
 //!   tracking ([`ChangeTracker`]).
 //! - [`nftables`]: the table rendered into one atomic `nft -f` transaction, full or incremental.
+//! - [`announce`]: LoadBalancer IPs answered on the node network by one node each.
 //! - [`backend`]: the [`Backend`] trait every data plane implements, and [`NftablesBackend`].
 //! - [`conntrack`]: stale UDP flows deleted when their endpoint goes.
 //! - [`runner`]: the control loop ([`run`]): watch, wait for sync, coalesce, retry.
 //! - [`config`]: what the proxy is told at start ([`ProxyConfig`]).
 #![warn(missing_docs)]
 
+pub mod announce;
 pub mod backend;
 pub mod config;
 pub mod conntrack;

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
+use crate::announce::{Announcer, IpCommand};
 use crate::backend::{Backend, NftablesBackend};
 use crate::config::{ProxyConfig, ProxyMode};
 use crate::model::tracker::ChangeTracker;
@@ -81,7 +82,15 @@ pub async fn run(
             })
         }
     };
-    run_with_backend(client, node, Box::new(backend), Timing::default(), shutdown).await
+    let backend: Box<dyn Backend> = match config.announce_interface {
+        Some(interface) => Box::new(Announcer::new(
+            Box::new(backend),
+            config.node_name.clone(),
+            Box::new(IpCommand { interface }),
+        )),
+        None => Box::new(backend),
+    };
+    run_with_backend(client, node, backend, Timing::default(), shutdown).await
 }
 
 /// Runs the control loop with any [`Backend`] until `shutdown` completes, then calls

@@ -186,6 +186,9 @@ impl Runtime {
     }
 
     fn apply(self: Arc<Self>, pod: Pod) {
+        if crate::mirror::is_mirror(&pod) {
+            return; // served by the agent itself, not run
+        }
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let mut pods = self.pods.lock().expect("pods lock");
         if let Some(entry) = pods.get(&uid) {
