@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Prints one line of `key=value` pairs: qps, latency p50/p99 in microseconds, lost queries,
-//! and the server thread's CPU use, from which `qps_per_core` (queries per CPU-second of the
+//! the time one snapshot build takes (Services with two endpoints each: how soon a change
+//! can be answered), and the server thread's CPU use, from which `qps_per_core` (queries per CPU-second of the
 //! server thread) is computed; CoreDNS publishes about 17k per vCPU. Bounded in time and
 //! count; only 127.0.0.1 is used.
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use podway_dns::{serve_on, Listeners, Records, RecordsHandle, Upstream};
 
@@ -78,6 +80,32 @@ fn services(n: usize) -> Vec<Service> {
         .collect()
 }
 
+/// Two ready endpoints per Service, as the bars' "10,000 Services x 2 endpoints".
+fn slices(n: usize) -> Vec<EndpointSlice> {
+    (0..n)
+        .map(|i| EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(format!("svc-{i}-x")),
+                labels: Some([("kubernetes.io/service-name".to_string(), format!("svc-{i}"))].into()),
+                ..ObjectMeta::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: (0..2)
+                .map(|e| Endpoint {
+                    addresses: vec![format!("10.{}.{}.{}", 128 + e, i / 250, i % 250 + 1)],
+                    ..Endpoint::default()
+                })
+                .collect(),
+            ports: Some(vec![EndpointPort {
+                name: Some("http".into()),
+                port: Some(8080),
+                ..EndpointPort::default()
+            }]),
+        })
+        .collect()
+}
+
 fn query(name: &str) -> Vec<u8> {
     let mut q = vec![0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     for label in name.split('.') {
@@ -101,7 +129,10 @@ fn thread_cpu_seconds() -> f64 {
 
 fn main() {
     let a = args();
-    let records = Records::build(&services(a.services), &[], "cluster.local");
+    let (svcs, eps) = (services(a.services), slices(a.services));
+    let build_started = Instant::now();
+    let records = Records::build(&svcs, &eps, "cluster.local");
+    let build_ms = build_started.elapsed().as_secs_f64() * 1000.0;
     let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {
@@ -196,7 +227,7 @@ fn main() {
     let answered = lat.len() as f64;
     println!(
         "dns_qps services={} inflight={} answered={} lost={} seconds={:.2} qps={:.0} p50_us={} p99_us={} \
-         server_cpu_s={:.2} qps_per_core={:.0}",
+         server_cpu_s={:.2} qps_per_core={:.0} build_ms={:.1}",
         a.services,
         a.inflight,
         lat.len(),
@@ -207,5 +238,6 @@ fn main() {
         pct(0.99),
         server_cpu,
         if server_cpu > 0.0 { answered / server_cpu } else { 0.0 },
+        build_ms,
     );
 }

@@ -85,7 +85,7 @@ impl render::Resolve for ModelResolver<'_> {
         Some(Spec::Entries(vec![model::Entry {
             ip,
             port: None,
-            target: name.to_string(),
+            target: Arc::from(name),
         }]))
     }
 
@@ -139,7 +139,7 @@ impl Records {
                         aaaa: render::chain(&resolver, target, Family::V6),
                     },
                 };
-                (name.clone().into_boxed_str(), node)
+                (name.clone(), node)
             })
             .collect();
         let reverse = model

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -24,8 +25,9 @@ pub(crate) struct Entry {
     /// The port SRV answers with; `None` for an endpoint slice without ports (CoreDNS's
     /// port -1 sentinel: the name exists, but has no SRV record).
     pub port: Option<u16>,
-    /// The SRV target: the Service's name for a virtual IP, the endpoint's own name otherwise.
-    pub target: String,
+    /// The SRV target: the Service's name for a virtual IP, the endpoint's own name otherwise
+    /// (shared: every entry of a name points at the same few targets).
+    pub target: Arc<str>,
 }
 
 /// What a name is.
@@ -40,8 +42,9 @@ pub(crate) enum Spec {
 /// Every name of the cluster zone, and the reverse names.
 #[derive(Debug, Default)]
 pub(crate) struct Model {
-    /// Full lowercase names to what they stand for.
-    pub names: BTreeMap<String, Spec>,
+    /// Full lowercase names to what they stand for. Entry order within a name follows the
+    /// sorted Services, so answers are deterministic although the map is not ordered.
+    pub names: HashMap<Box<str>, Spec>,
     /// Addresses to the names PTR answers with: a Service's name for its ClusterIPs, else the
     /// names of every ready endpoint with that address.
     pub reverse: BTreeMap<IpAddr, Vec<String>>,
@@ -171,8 +174,15 @@ fn slice_view(slice: &EndpointSlice) -> Option<SliceView> {
     Some(SliceView { ports, ready })
 }
 
-fn push(model: &mut Model, name: String, entry: Entry) {
-    match model.names.entry(name).or_insert_with(|| Spec::Entries(Vec::new())) {
+fn push(model: &mut Model, name: &Arc<str>, entry: Entry) {
+    let spec = match model.names.get_mut(&**name) {
+        Some(spec) => spec,
+        None => model
+            .names
+            .entry(Box::from(&**name))
+            .or_insert_with(|| Spec::Entries(Vec::new())),
+    };
+    match spec {
         Spec::Entries(list) => list.push(entry),
         // An ExternalName owns its name; an endpoint can not be named like it.
         Spec::External(_) => {}
@@ -181,13 +191,17 @@ fn push(model: &mut Model, name: String, entry: Entry) {
 
 fn add_service(model: &mut Model, svc: &Service, name: &str, ns: &str, views: &[SliceView], zone: &str) {
     let fqdn = names::service(name, ns, zone);
-    let Some(spec) = svc.spec.as_ref() else { return };
+    let Some(spec) = svc.spec.as_ref() else {
+        return;
+    };
     if spec.type_.as_deref() == Some("ExternalName") {
         let target = spec.external_name.as_deref().unwrap_or("").trim_end_matches('.');
         // CoreDNS answers an ExternalName only when it is a name: an address there is
         // NXDOMAIN.
         if !target.is_empty() && target.parse::<IpAddr>().is_err() {
-            model.names.insert(fqdn, Spec::External(target.to_string()));
+            model
+                .names
+                .insert(fqdn.into_boxed_str(), Spec::External(target.to_string()));
         }
         return;
     }
@@ -199,20 +213,26 @@ fn add_service(model: &mut Model, svc: &Service, name: &str, ns: &str, views: &[
     let ips: Vec<IpAddr> = cluster_ips.iter().filter_map(|ip| ip.parse().ok()).collect();
 
     // Every endpoint has its own name, headless or not (CoreDNS's endpoint query).
+    let fqdn: Arc<str> = Arc::from(fqdn);
     for view in views {
+        let srv_names: Vec<Option<Arc<str>>> = view
+            .ports
+            .iter()
+            .map(|p| (headless && !p.name.is_empty()).then(|| Arc::from(names::srv(&p.name, &p.protocol, &fqdn))))
+            .collect();
         for r in &view.ready {
-            let own = names::endpoint(&r.label, &fqdn);
-            for p in &view.ports {
+            let own: Arc<str> = Arc::from(names::endpoint(&r.label, &fqdn));
+            for (p, srv) in view.ports.iter().zip(&srv_names) {
                 let entry = Entry {
                     ip: r.ip,
                     port: p.port,
                     target: own.clone(),
                 };
-                push(model, own.clone(), entry.clone());
+                push(model, &own, entry.clone());
                 if headless {
-                    push(model, fqdn.clone(), entry.clone());
-                    if !p.name.is_empty() {
-                        push(model, names::srv(&p.name, &p.protocol, &fqdn), entry);
+                    push(model, &fqdn, entry.clone());
+                    if let Some(srv) = srv {
+                        push(model, srv, entry);
                     }
                 }
             }
@@ -225,19 +245,20 @@ fn add_service(model: &mut Model, svc: &Service, name: &str, ns: &str, views: &[
         let Ok(port) = u16::try_from(p.port) else { continue };
         let pname = p.name.as_deref().unwrap_or("");
         let proto = p.protocol.as_deref().unwrap_or("TCP");
+        let srv: Option<Arc<str>> = (!pname.is_empty()).then(|| Arc::from(names::srv(pname, proto, &fqdn)));
         for ip in &ips {
             let entry = Entry {
                 ip: *ip,
                 port: Some(port),
                 target: fqdn.clone(),
             };
-            push(model, fqdn.clone(), entry.clone());
-            if !pname.is_empty() {
-                push(model, names::srv(pname, proto, &fqdn), entry);
+            push(model, &fqdn, entry.clone());
+            if let Some(srv) = &srv {
+                push(model, srv, entry);
             }
         }
     }
     for ip in &ips {
-        model.reverse.entry(*ip).or_insert_with(|| vec![fqdn.clone()]);
+        model.reverse.entry(*ip).or_insert_with(|| vec![fqdn.to_string()]);
     }
 }

@@ -71,7 +71,7 @@ fn finish(answer: Vec<u8>, count: usize, extra: Vec<u8>, extra_count: usize, rr_
 
 /// A or AAAA answers: every distinct address of the family, in entry order.
 pub fn addresses(entries: &[Entry], family: Family) -> RrSet {
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     let mut answer = Vec::new();
     for e in entries.iter().filter(|e| family.holds(&e.ip)) {
         if seen.insert(e.ip) {
@@ -82,17 +82,53 @@ pub fn addresses(entries: &[Entry], family: Family) -> RrSet {
     finish(answer, seen.len(), Vec::new(), 0, rr_len)
 }
 
+/// A set for de-duplicating a name's records: nearly every name has one to three entries,
+/// where a linear scan beats hashing; large headless Services switch to a hash set.
+struct Seen<T> {
+    small: Vec<T>,
+    large: HashSet<T>,
+}
+
+impl<T> Default for Seen<T> {
+    fn default() -> Self {
+        Seen {
+            small: Vec::new(),
+            large: HashSet::new(),
+        }
+    }
+}
+
+impl<T: Eq + std::hash::Hash + Copy> Seen<T> {
+    fn insert(&mut self, v: T) -> bool {
+        if self.large.is_empty() {
+            if self.small.contains(&v) {
+                return false;
+            }
+            self.small.push(v);
+            if self.small.len() > 16 {
+                self.large.extend(self.small.drain(..));
+            }
+            return true;
+        }
+        self.large.insert(v)
+    }
+
+    fn len(&self) -> usize {
+        self.small.len() + self.large.len()
+    }
+}
+
 /// SRV answers as CoreDNS writes them: priority 0, weight `100 / entries` (at least 1), one
 /// record per distinct (target, port), and the targets' addresses as additional records.
 pub fn srv(entries: &[Entry]) -> RrSet {
     // CoreDNS divides by every entry, the port-less ones included.
     let weight = ((100 / entries.len().max(1)) as u16).max(1);
-    let mut seen_srv = HashSet::new();
-    let mut seen_addr = HashSet::new();
+    let mut seen_srv = Seen::default();
+    let mut seen_addr = Seen::default();
     let (mut answer, mut extra) = (Vec::new(), Vec::new());
     for e in entries {
         let Some(port) = e.port else { continue };
-        if seen_srv.insert((e.target.as_str(), port)) {
+        if seen_srv.insert((&*e.target, port)) {
             push_rr(&mut answer, &QNAME_PTR, rtype::SRV, TTL, |o| {
                 o.extend_from_slice(&0u16.to_be_bytes());
                 o.extend_from_slice(&weight.to_be_bytes());
@@ -100,7 +136,7 @@ pub fn srv(entries: &[Entry]) -> RrSet {
                 push_name(o, &e.target);
             });
         }
-        if seen_addr.insert((e.target.as_str(), e.ip)) {
+        if seen_addr.insert((&*e.target, e.ip)) {
             let mut owner = Vec::new();
             push_name(&mut owner, &e.target);
             push_address(&mut extra, &owner, &e.ip);
