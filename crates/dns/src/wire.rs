@@ -4,10 +4,11 @@
 //! Why by hand and not through `hickory_proto::op::Message`: a parsed `Message` owns vectors
 //! of queries and records and a heap `Name` per label run, so every query would allocate a
 //! handful of times. The question is all an authoritative answer needs, and every answer
-//! record is encoded once per snapshot (with `hickory-proto`, see [`crate::records`]) with its
-//! owner written as a compression pointer to the question name at offset 12 ([`QNAME_PTR`]),
-//! so a response is a header, the question copied verbatim (0x20 case preserved) and a few
-//! `memcpy`s.
+//! record is encoded once per snapshot ([`crate::Records::build`]) with its owner written as a
+//! compression pointer to the question name at offset 12 ([`QNAME_PTR`]), so a response is a
+//! header, the question copied verbatim (0x20 case preserved) and a few `memcpy`s.
+//! hickory-proto does the general work off the hot path: out-of-cluster lookups for
+//! ExternalName targets (and the tests decode every response with it).
 
 /// Resource record types used by the answering logic (RFC 1035, 2782, 3596, 6891).
 pub mod rtype {
@@ -108,8 +109,8 @@ pub enum ParseError {
 
 impl Question {
     /// The question name in lowercase dotted form without the trailing dot (`""` for the root).
-    /// Labels holding a dot or a byte outside printable ASCII never match a record, so they are
-    /// kept as they are; see [`Question::has_odd_label`].
+    /// A dot or a non-ASCII byte inside a label is stored as 0x7f, so such a name never matches
+    /// a record.
     pub fn name(&self) -> &str {
         // Only ASCII bytes are stored (others are replaced by 0x7f, see `parse`), so this is
         // valid UTF-8.
