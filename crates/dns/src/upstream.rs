@@ -107,6 +107,12 @@ impl Upstream {
     /// records encoded without compression, ready to append to another message, with their
     /// count. `None` when no server answered.
     pub async fn lookup(&self, name: &str, qtype: u16) -> Option<(Vec<u8>, u16)> {
+        // With no upstream at all (a node that has no way out), nothing can be learnt about the
+        // target: the CNAME alone is the answer, and the client follows it if it can. (With
+        // upstreams that fail, CoreDNS drops the CNAME; there is no one to ask here.)
+        if self.servers.is_empty() {
+            return Some((Vec::new(), 0));
+        }
         let mut fqdn = Name::from_ascii(name).ok()?;
         fqdn.set_fqdn(true);
         let mut msg = Message::query();
@@ -171,6 +177,12 @@ async fn tcp_exchange(server: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn without_upstreams_a_lookup_finds_nothing_at_once_instead_of_failing() {
+        let up = Upstream::from_resolv_conf("", &[]);
+        assert_eq!(up.lookup("my.database.example.com", 1).await, Some((Vec::new(), 0)));
+    }
 
     #[test]
     fn resolv_conf_nameservers_become_port_53_servers_in_order() {

@@ -200,6 +200,11 @@ fn spawn(network: &Network<SystemIp>, link: &AgentLink, node: &str, log_dir: &Pa
         plan.pod_cidr().to_string(),
         "--node-interface".into(),
         podway_agent::network::names::NODE_IFNAME.into(),
+        // Nodes on this machine have no way out (the host does not forward for them), so their
+        // DNS forwards nowhere: names outside the cluster fail at once instead of sending
+        // queries toward the host's resolver that the host would drop.
+        "--upstream-resolv-conf".into(),
+        "/dev/null".into(),
         "--exit-with-parent".into(),
         "--state-dir".into(),
         link.data_dir.join("nodes").join(node).display().to_string(),

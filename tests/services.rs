@@ -1,0 +1,302 @@
+//! Services carry real traffic: NodePorts answer on every node's IP from the host, a ClusterIP
+//! spreads connections over its pods, pods find Services by name through cluster DNS, an
+//! ExternalName Service is a CNAME, a LoadBalancer Service answers on its EXTERNAL-IP, and a
+//! Service with no endpoints refuses at once. Every request from the host goes to an address on
+//! a podway bridge (checked with `ip route get` before sending).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use common::seeds::{CLUSTERIP_SERVICE, MY_NGINX_SERVICE, NGINX_DEPLOYMENT, SERVICE_PYTHON, SPRING_SERVICE};
+use common::{eventually, text, Cluster, Layout};
+
+/// The nodes of a cluster started with `n` nodes, with their IPs.
+fn nodes(c: &Cluster, layout: &Layout, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let name = match i {
+                0 => format!("{}-control-plane", layout.name),
+                1 => format!("{}-worker", layout.name),
+                i => format!("{}-worker{i}", layout.name),
+            };
+            let out = c.podway(&["node", "ip", &name]);
+            assert!(out.status.success(), "podway node ip {name}");
+            (name, text(&out.stdout).trim().to_string())
+        })
+        .collect()
+}
+
+/// Refuse to send anywhere but a podway bridge on this machine (the network-safety rule).
+fn assert_stays_on_machine(ip: &str) {
+    let out = Command::new("ip").args(["route", "get", ip]).output().unwrap();
+    let route = text(&out.stdout);
+    let dev = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        out.status.success() && dev.starts_with("pw"),
+        "{ip} is not on a podway bridge ({route}); not sending"
+    );
+}
+
+/// One HTTP/1.1 GET on a new connection (so the proxy picks an endpoint afresh); the body.
+fn get(ip: &str, port: u16, path: &str) -> std::io::Result<String> {
+    let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
+}
+
+/// GET from the host until it answers with a body containing `want`.
+fn host_answers(ip: &str, port: u16, want: &str) -> String {
+    assert_stays_on_machine(ip);
+    eventually(30, &format!("{ip}:{port} answers with {want:?}"), || {
+        get(ip, port, "/").ok().filter(|b| b.contains(want))
+    })
+}
+
+/// `podway node ssh NODE -- ARGS`: (succeeded, stdout).
+fn in_node(c: &Cluster, node: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["node", "ssh", node, "--"];
+    all.extend_from_slice(args);
+    let out = c.podway(&all);
+    (out.status.success(), text(&out.stdout))
+}
+
+/// A Service's field by jsonpath.
+fn svc_field(c: &Cluster, name: &str, path: &str) -> String {
+    c.ok(&["get", "svc", name, "-o", &format!("jsonpath={{{path}}}")])
+}
+
+/// Wait until `n` pods of `selector` are Ready.
+fn ready_pods(c: &Cluster, selector: &str, n: usize) -> Vec<String> {
+    eventually(60, &format!("{n} pods of {selector} Ready"), || {
+        let out = c.ok(&[
+            "get", "pods", "-l", selector, "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ]);
+        let ready: Vec<String> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() == 2 && f[1] == "True")
+            .map(|f| f[0].to_string())
+            .collect();
+        (ready.len() == n && out.lines().count() == n).then_some(ready)
+    })
+}
+
+#[test]
+fn seed_000_nodeport_answers_with_nginx_on_every_node_ip_from_the_host() {
+    let (c, layout) = Cluster::start_nodes(2);
+    c.apply(NGINX_DEPLOYMENT);
+    c.apply(MY_NGINX_SERVICE);
+    let ports = c.ok(&["get", "service", "my-nginx"]);
+    let node_port: u16 = svc_field(&c, "my-nginx", ".spec.ports[0].nodePort").parse().unwrap();
+    assert!(ports.contains(&format!("80:{node_port}/TCP")), "{ports}");
+    assert!((30000..=32767).contains(&node_port));
+    ready_pods(&c, "app=nginx", 3);
+    for (node, ip) in nodes(&c, &layout, 2) {
+        let page = host_answers(&ip, node_port, "Welcome to nginx!");
+        assert!(page.contains("<title>Welcome to nginx!</title>"), "{node}: {page}");
+    }
+}
+
+#[test]
+fn seed_001_nodeport_spreads_requests_over_three_pods_and_a_load_balancer_answers() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&["create", "deployment", "hname", "--image=sysnet4admin/echo-hname"]);
+    c.ok(&["scale", "deployment", "hname", "--replicas=3"]);
+    c.ok(&[
+        "expose",
+        "deployment",
+        "hname",
+        "--type=NodePort",
+        "--name=hname-svc",
+        "--port=80",
+    ]);
+    let pods = ready_pods(&c, "app=hname", 3);
+    let node_port: u16 = svc_field(&c, "hname-svc", ".spec.ports[0].nodePort").parse().unwrap();
+    let (_, ip) = nodes(&c, &layout, 1).remove(0);
+    host_answers(&ip, node_port, "hname-");
+    // Wait until every pod is in rotation (the slices follow readiness), then count.
+    eventually(30, "all three pods answer", || {
+        let seen: std::collections::BTreeSet<String> = (0..30)
+            .filter_map(|_| get(&ip, node_port, "/").ok())
+            .map(|b| b.trim().to_string())
+            .collect();
+        (seen.len() == 3).then_some(())
+    });
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..300 {
+        let body = get(&ip, node_port, "/").expect("every request through the NodePort answers");
+        *counts.entry(body.trim().to_string()).or_default() += 1;
+    }
+    let mut names: Vec<&String> = counts.keys().collect();
+    names.sort();
+    let mut want: Vec<&String> = pods.iter().collect();
+    want.sort();
+    assert_eq!(names, want, "answers come from the three pods: {counts:?}");
+    for (pod, n) in &counts {
+        assert!(
+            (70..=130).contains(n),
+            "{pod} served {n} of 300, outside 100 ± 30 %: {counts:?}"
+        );
+    }
+
+    c.ok(&[
+        "expose",
+        "deployment",
+        "hname",
+        "--type=LoadBalancer",
+        "--name=hname-lb",
+        "--port=80",
+    ]);
+    let external = eventually(10, "hname-lb gets an EXTERNAL-IP", || {
+        let ip = svc_field(&c, "hname-lb", ".status.loadBalancer.ingress[0].ip");
+        (!ip.is_empty()).then_some(ip)
+    });
+    let row = c.ok(&["get", "svc", "hname-lb"]);
+    assert!(row.contains(&external) && !row.contains("<pending>"), "{row}");
+    let body = host_answers(&external, 80, "hname-");
+    assert!(pods.iter().any(|p| body.trim() == p), "{body}");
+}
+
+#[test]
+fn seed_002_cluster_ip_by_dns_name_from_another_pod_survives_a_new_pod() {
+    let (c, _layout) = Cluster::start_nodes(1);
+    let python = [
+        "run",
+        "pod-python",
+        "--image=python",
+        "--",
+        "python3",
+        "-m",
+        "http.server",
+        "443",
+    ];
+    c.ok(&python);
+    c.apply(SERVICE_PYTHON);
+    c.ok(&["run", "client", "--image=busybox", "--", "sleep", "3600"]);
+    ready_pods(&c, "run=pod-python", 1);
+    ready_pods(&c, "run=client", 1);
+    let fetch = || {
+        let out = c.kubectl(&["exec", "client", "--", "wget", "-qO-", "service-python:3000"]);
+        (out.status.success() && text(&out.stdout).contains("Directory listing")).then_some(())
+    };
+    eventually(30, "wget service-python:3000 from the client pod", fetch);
+    let old_ip = c.ok(&["get", "pod", "pod-python", "-o", "jsonpath={.status.podIP}"]);
+    c.ok(&["delete", "pod", "pod-python", "--grace-period=1"]);
+    c.ok(&python);
+    ready_pods(&c, "run=pod-python", 1);
+    let new_ip = c.ok(&["get", "pod", "pod-python", "-o", "jsonpath={.status.podIP}"]);
+    assert_ne!(old_ip, new_ip, "the new pod has a new IP");
+    eventually(30, "the same name reaches the new pod", fetch);
+}
+
+#[test]
+fn seed_003_cluster_ip_answers_inside_and_external_name_is_a_cname() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&["create", "deployment", "nginx-for-svc", "--image=nginx", "--replicas=2"]);
+    c.apply(CLUSTERIP_SERVICE);
+    c.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: my-database\nspec:\n  type: ExternalName\n  externalName: my.database.example.com\n",
+    );
+    ready_pods(&c, "app=nginx-for-svc", 2);
+    let (node, _) = nodes(&c, &layout, 1).remove(0);
+    let cluster_ip = svc_field(&c, "clusterip-service", ".spec.clusterIP");
+    let page = eventually(30, "the ClusterIP answers from inside the node", || {
+        let (ok, page) = in_node(&c, &node, &["curl", "-s", "-m", "5", &format!("http://{cluster_ip}/")]);
+        (ok && page.contains("Welcome to nginx!")).then_some(page)
+    });
+    assert!(page.contains("<title>Welcome to nginx!</title>"));
+    let dns = c.ok(&[
+        "get",
+        "svc",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let answer = eventually(30, "dig answers with a CNAME", || {
+        let (ok, out) = in_node(
+            &c,
+            &node,
+            &[
+                "dig",
+                &format!("@{dns}"),
+                "+short",
+                "+time=2",
+                "+tries=1",
+                "my-database.default.svc.cluster.local",
+            ],
+        );
+        (ok && !out.trim().is_empty()).then_some(out)
+    });
+    assert_eq!(answer.lines().next(), Some("my.database.example.com."), "{answer}");
+}
+
+#[test]
+fn seed_004_corrected_spring_service_answers_on_node_port_30000() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&[
+        "create",
+        "deployment",
+        "backend-app",
+        "--image=python",
+        "--",
+        "python3",
+        "-m",
+        "http.server",
+        "8080",
+    ]);
+    c.apply(&SPRING_SERVICE.replace("nordPort", "nodePort"));
+    assert_eq!(svc_field(&c, "spring-service", ".spec.ports[0].nodePort"), "30000");
+    ready_pods(&c, "app=backend-app", 1);
+    let (_, ip) = nodes(&c, &layout, 1).remove(0);
+    host_answers(&ip, 30000, "Directory listing");
+}
+
+#[test]
+fn a_service_without_endpoints_refuses_at_once_and_a_pod_reaches_its_own_service() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&["create", "service", "nodeport", "empty", "--tcp=80:80"]);
+    let node_port: u16 = svc_field(&c, "empty", ".spec.ports[0].nodePort").parse().unwrap();
+    let (node, ip) = nodes(&c, &layout, 1).remove(0);
+    assert_stays_on_machine(&ip);
+    let addr: SocketAddr = format!("{ip}:{node_port}").parse().unwrap();
+    let err = eventually(30, "the empty Service refuses", || {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).err()
+    });
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "refused, not timed out: {err}"
+    );
+    let cluster_ip = svc_field(&c, "empty", ".spec.clusterIP");
+    let (ok, _) = in_node(&c, &node, &["curl", "-s", "-m", "3", &format!("http://{cluster_ip}/")]);
+    assert!(!ok);
+
+    // Hairpin: a pod reaches itself through its own Service.
+    c.ok(&["create", "deployment", "self", "--image=sysnet4admin/echo-hname"]);
+    c.ok(&["expose", "deployment", "self", "--port=80"]);
+    let pod = ready_pods(&c, "app=self", 1).remove(0);
+    let body = eventually(30, "the pod reaches its own Service", || {
+        let out = c.kubectl(&["exec", &pod, "--", "wget", "-qO-", "self"]);
+        out.status.success().then(|| text(&out.stdout))
+    });
+    assert_eq!(body.trim(), pod);
+}
