@@ -300,3 +300,142 @@ fn a_service_without_endpoints_refuses_at_once_and_a_pod_reaches_its_own_service
     });
     assert_eq!(body.trim(), pod);
 }
+
+#[test]
+fn client_ip_affinity_sticks_and_external_traffic_policy_local_keeps_the_client_address() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&[
+        "create",
+        "deployment",
+        "hname",
+        "--image=sysnet4admin/echo-hname",
+        "--replicas=3",
+    ]);
+    c.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: sticky\nspec:\n  type: NodePort\n  sessionAffinity: ClientIP\n  selector:\n    app: hname\n  ports:\n  - port: 80\n",
+    );
+    ready_pods(&c, "app=hname", 3);
+    let (_, ip) = nodes(&c, &layout, 1).remove(0);
+    let port: u16 = svc_field(&c, "sticky", ".spec.ports[0].nodePort").parse().unwrap();
+    let first = host_answers(&ip, port, "hname-");
+    for _ in 0..30 {
+        assert_eq!(get(&ip, port, "/").unwrap(), first, "one client, one pod");
+    }
+
+    c.ok(&["create", "deployment", "who", "--image=traefik/whoami"]);
+    c.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: who-local\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  selector:\n    app: who\n  ports:\n  - port: 80\n",
+    );
+    c.ok(&[
+        "expose",
+        "deployment",
+        "who",
+        "--type=NodePort",
+        "--port=80",
+        "--name=who-cluster",
+    ]);
+    ready_pods(&c, "app=who", 1);
+    let host_ip = layout.node_cidr.replace(".0/24", ".1");
+    let remote = |svc: &str| {
+        let port: u16 = svc_field(&c, svc, ".spec.ports[0].nodePort").parse().unwrap();
+        let page = host_answers(&ip, port, "RemoteAddr:");
+        let line = page.lines().find(|l| l.starts_with("RemoteAddr:")).unwrap().to_string();
+        line.trim_start_matches("RemoteAddr:")
+            .trim()
+            .rsplit_once(':')
+            .unwrap()
+            .0
+            .to_string()
+    };
+    assert_eq!(remote("who-local"), host_ip, "Local keeps the client's own address");
+    assert_ne!(remote("who-cluster"), host_ip, "Cluster masquerades the client");
+}
+
+#[test]
+fn a_headless_service_resolves_to_every_ready_pod_and_a_udp_service_answers() {
+    let (c, layout) = Cluster::start_nodes(1);
+    c.ok(&[
+        "create",
+        "deployment",
+        "hname",
+        "--image=sysnet4admin/echo-hname",
+        "--replicas=3",
+    ]);
+    c.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: hname-headless\nspec:\n  clusterIP: None\n  selector:\n    app: hname\n  ports:\n  - port: 80\n",
+    );
+    ready_pods(&c, "app=hname", 3);
+    let mut pod_ips: Vec<String> = c
+        .ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=hname",
+            "-o",
+            "jsonpath={.items[*].status.podIP}",
+        ])
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    pod_ips.sort();
+    let (node, ip) = nodes(&c, &layout, 1).remove(0);
+    let dns = c.ok(&[
+        "get",
+        "svc",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    eventually(30, "the headless name resolves to the three pods", || {
+        let (ok, out) = in_node(
+            &c,
+            &node,
+            &[
+                "dig",
+                &format!("@{dns}"),
+                "+short",
+                "+time=2",
+                "+tries=1",
+                "hname-headless.default.svc.cluster.local",
+            ],
+        );
+        let mut got: Vec<String> = out.lines().map(str::to_string).collect();
+        got.sort();
+        (ok && got == pod_ips).then_some(())
+    });
+
+    // A UDP echo server behind a UDP NodePort.
+    let echo = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 9000))\nwhile True:\n    data, peer = s.recvfrom(2048)\n    s.sendto(b'echo:' + data, peer)\n";
+    c.ok(&[
+        "create",
+        "deployment",
+        "udp-echo",
+        "--image=python",
+        "--",
+        "python3",
+        "-c",
+        echo,
+    ]);
+    c.ok(&[
+        "expose",
+        "deployment",
+        "udp-echo",
+        "--type=NodePort",
+        "--protocol=UDP",
+        "--port=9000",
+    ]);
+    ready_pods(&c, "app=udp-echo", 1);
+    let port: u16 = svc_field(&c, "udp-echo", ".spec.ports[0].nodePort").parse().unwrap();
+    assert_stays_on_machine(&ip);
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let reply = eventually(30, "the UDP Service echoes", || {
+        sock.send_to(b"ping", (ip.as_str(), port)).ok()?;
+        let mut buf = [0u8; 64];
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).to_string())
+    });
+    assert_eq!(reply, "echo:ping");
+}
