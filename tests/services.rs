@@ -439,3 +439,55 @@ fn a_headless_service_resolves_to_every_ready_pod_and_a_udp_service_answers() {
     });
     assert_eq!(reply, "echo:ping");
 }
+
+#[test]
+fn a_rolling_restart_under_constant_requests_loses_none() {
+    let (c, layout) = Cluster::start_nodes(2);
+    c.ok(&[
+        "create",
+        "deployment",
+        "hname",
+        "--image=sysnet4admin/echo-hname",
+        "--replicas=3",
+    ]);
+    c.ok(&["expose", "deployment", "hname", "--type=NodePort", "--port=80"]);
+    let old = ready_pods(&c, "app=hname", 3);
+    let (_, ip) = nodes(&c, &layout, 1).remove(0);
+    let port: u16 = svc_field(&c, "hname", ".spec.ports[0].nodePort").parse().unwrap();
+    host_answers(&ip, port, "hname-");
+
+    // A client that sends requests without pause until told to stop (at most 120 s).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let (stop, ip) = (stop.clone(), ip.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            let (mut ok, mut failed) = (0usize, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                match get(&ip, port, "/") {
+                    Ok(body) if body.starts_with("hname-") => ok += 1,
+                    Ok(body) => failed.push(format!("answer {body:?}")),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    c.ok(&["rollout", "restart", "deployment", "hname"]);
+    c.ok(&["rollout", "status", "deployment", "hname", "--timeout=90s"]);
+    // Every old pod is gone (not only replaced), so their termination happened under load.
+    eventually(60, "the old pods are gone", || {
+        let names = c.ok(&["get", "pods", "-l", "app=hname", "-o", "name"]);
+        old.iter().all(|p| !names.contains(p.as_str())).then_some(())
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failed) = client.join().unwrap();
+    assert!(ok > 100, "the client kept sending: {ok} answers");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+}

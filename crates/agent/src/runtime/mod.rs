@@ -16,6 +16,7 @@ pub mod env;
 pub mod hooks;
 pub mod images_glue;
 pub mod probes;
+pub mod rotation;
 pub mod shim_client;
 pub mod start;
 pub mod status;

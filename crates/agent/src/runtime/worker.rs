@@ -176,7 +176,12 @@ impl Worker {
                     .deletion_grace_period_seconds
                     .or_else(|| self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
                     .unwrap_or(30);
-                self.terminate(Duration::from_secs(grace.max(0) as u64)).await;
+                let grace = Duration::from_secs(grace.max(0) as u64);
+                // Out of every Service's rotation first; that wait counts against the grace.
+                let started = Instant::now();
+                let uid = self.pod.metadata.uid.clone().unwrap_or_default();
+                super::rotation::leave(&self.rt.client, &self.ns(), &uid, grace / 2).await;
+                self.terminate(grace.saturating_sub(started.elapsed())).await;
                 self.finish_deletion().await;
                 self.remove_files();
                 return;
