@@ -96,6 +96,8 @@ pub struct AgentLink {
     pub token_file: PathBuf,
     /// The cluster's data directory (each node's state is in `nodes/<node>` under it).
     pub data_dir: PathBuf,
+    /// How Services carry traffic on the nodes (`podway agent --proxy-mode`).
+    pub proxy_mode: String,
 }
 
 /// One supervised agent per node, each in its node's namespace.
@@ -205,6 +207,8 @@ fn spawn(network: &Network<SystemIp>, link: &AgentLink, node: &str, log_dir: &Pa
         // queries toward the host's resolver that the host would drop.
         "--upstream-resolv-conf".into(),
         "/dev/null".into(),
+        "--proxy-mode".into(),
+        link.proxy_mode.clone(),
         "--exit-with-parent".into(),
         "--state-dir".into(),
         link.data_dir.join("nodes").join(node).display().to_string(),

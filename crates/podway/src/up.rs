@@ -55,6 +55,10 @@ pub struct UpArgs {
     /// against it, the way they run against any cluster).
     #[arg(long)]
     no_controllers: bool,
+    /// How Services carry traffic on the nodes: `nftables`, `userspace`, or `auto` (nftables
+    /// where usable, else userspace).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "nftables", "userspace"])]
+    proxy_mode: String,
 }
 
 /// The data directory: the flag, else `$XDG_DATA_HOME/podway`, else `~/.local/share/podway`.
@@ -235,6 +239,7 @@ async fn serve(args: &UpArgs, dir: &Path, network: Option<&Network<SystemIp>>, s
         ca_file: dir.join("pki/ca.crt"),
         token_file: dir.join("pki/token"),
         data_dir: dir.clone(),
+        proxy_mode: args.proxy_mode.clone(),
     });
     let mut agents = match (network, &link) {
         (Some(net), Some(link)) => {

@@ -5,6 +5,7 @@
 //! - [`nftables`]: the table rendered into one atomic `nft -f` transaction, full or incremental.
 //! - [`announce`]: LoadBalancer IPs answered on the node network by one node each.
 //! - [`backend`]: the [`Backend`] trait every data plane implements, and [`NftablesBackend`].
+//! - [`healthcheck`]: `healthCheckNodePort` answers for `externalTrafficPolicy: Local`.
 //! - [`conntrack`]: stale UDP flows deleted when their endpoint goes.
 //! - [`runner`]: the control loop ([`run`]): watch, wait for sync, coalesce, retry.
 //! - [`config`]: what the proxy is told at start ([`ProxyConfig`]).
@@ -14,6 +15,7 @@ pub mod announce;
 pub mod backend;
 pub mod config;
 pub mod conntrack;
+pub mod healthcheck;
 pub mod model;
 pub mod nftables;
 pub mod runner;

@@ -19,6 +19,7 @@ use tokio::time::{sleep_until, Instant};
 use crate::announce::{Announcer, IpCommand};
 use crate::backend::{Backend, NftablesBackend};
 use crate::config::{ProxyConfig, ProxyMode};
+use crate::healthcheck::HealthChecks;
 use crate::model::tracker::ChangeTracker;
 use crate::model::NodeContext;
 use crate::nftables::{nftables_usable, NftCommand, RenderConfig};
@@ -82,13 +83,14 @@ pub async fn run(
             })
         }
     };
+    let backend = Box::new(HealthChecks::new(Box::new(backend), config.node_ips.clone()));
     let backend: Box<dyn Backend> = match config.announce_interface {
         Some(interface) => Box::new(Announcer::new(
-            Box::new(backend),
+            backend,
             config.node_name.clone(),
             Box::new(IpCommand { interface }),
         )),
-        None => Box::new(backend),
+        None => backend,
     };
     run_with_backend(client, node, backend, Timing::default(), shutdown).await
 }
