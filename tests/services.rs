@@ -349,6 +349,27 @@ fn client_ip_affinity_sticks_and_external_traffic_policy_local_keeps_the_client_
     };
     assert_eq!(remote("who-local"), host_ip, "Local keeps the client's own address");
     assert_ne!(remote("who-cluster"), host_ip, "Cluster masquerades the client");
+
+    // A Local LoadBalancer gets a healthCheckNodePort that tells a load balancer which nodes
+    // have an endpoint.
+    c.ok(&[
+        "expose",
+        "deployment",
+        "who",
+        "--type=LoadBalancer",
+        "--port=80",
+        "--name=who-lb",
+    ]);
+    c.ok(&[
+        "patch",
+        "svc",
+        "who-lb",
+        "-p",
+        r#"{"spec":{"externalTrafficPolicy":"Local"}}"#,
+    ]);
+    let hc: u16 = svc_field(&c, "who-lb", ".spec.healthCheckNodePort").parse().unwrap();
+    let health = host_answers(&ip, hc, "\"localEndpoints\": 1");
+    assert!(health.contains("\"name\": \"who-lb\""), "{health}");
 }
 
 #[test]
