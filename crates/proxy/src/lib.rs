@@ -8,6 +8,7 @@
 //! - [`healthcheck`]: `healthCheckNodePort` answers for `externalTrafficPolicy: Local`.
 //! - [`conntrack`]: stale UDP flows deleted when their endpoint goes.
 //! - [`runner`]: the control loop ([`run`]): watch, wait for sync, coalesce, retry.
+//! - [`userspace`]: the [`UserspaceBackend`]: tokio listeners, splice for bulk TCP.
 //! - [`config`]: what the proxy is told at start ([`ProxyConfig`]).
 #![warn(missing_docs)]
 
@@ -19,9 +20,11 @@ pub mod healthcheck;
 pub mod model;
 pub mod nftables;
 pub mod runner;
+pub mod userspace;
 
 pub use backend::{Backend, NftablesBackend, SyncError};
 pub use runner::{run, run_with_backend, Timing};
+pub use userspace::{UserspaceBackend, UserspaceConfig};
 
 pub use config::{Ipv4Cidr, ProxyConfig, ProxyMode};
 pub use model::tracker::{ChangeTracker, ServiceChange};

@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -23,6 +23,7 @@ use crate::healthcheck::HealthChecks;
 use crate::model::tracker::ChangeTracker;
 use crate::model::NodeContext;
 use crate::nftables::{nftables_usable, NftCommand, RenderConfig};
+use crate::userspace::{UserspaceBackend, UserspaceConfig};
 
 /// How often the runner syncs (kube-proxy's BoundedFrequencyRunner, with podway's bars).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +61,8 @@ impl Timing {
 
 /// Runs the proxy for this node until `shutdown` completes, then removes its rules.
 ///
-/// `config.mode` picks the data plane: nftables where usable (`Auto`), nftables or fail
-/// (`Nftables`). The userspace backend is not part of this crate yet, so `Userspace`, and
-/// `Auto` on a node without usable nftables, return an error saying so.
+/// `config.mode` picks the data plane: nftables where usable, else the userspace backend
+/// (`Auto`); nftables or fail (`Nftables`); userspace only (`Userspace`).
 pub async fn run(
     client: kube::Client,
     config: ProxyConfig,
@@ -72,18 +72,34 @@ pub async fn run(
         node_name: config.node_name.clone(),
         node_ips: config.node_ips.clone(),
     };
+    let userspace = || -> Box<dyn Backend> {
+        Box::new(UserspaceBackend::new(UserspaceConfig::new(
+            config.node_ips.clone(),
+            config.pod_cidr,
+        )))
+    };
+    let nftables = || -> Box<dyn Backend> {
+        Box::new(NftablesBackend::new(RenderConfig {
+            pod_cidr: config.pod_cidr,
+        }))
+    };
     let backend = match config.mode {
-        ProxyMode::Userspace => bail!("the userspace proxy backend is not available yet; use --proxy-mode nftables"),
-        ProxyMode::Nftables | ProxyMode::Auto => {
+        ProxyMode::Userspace => userspace(),
+        ProxyMode::Nftables => {
             nftables_usable(&NftCommand::new())
                 .await
-                .context("nftables cannot carry Services on this node (the userspace fallback is not available yet)")?;
-            NftablesBackend::new(RenderConfig {
-                pod_cidr: config.pod_cidr,
-            })
+                .context("nftables cannot carry Services on this node (use --proxy-mode userspace)")?;
+            nftables()
         }
+        ProxyMode::Auto => match nftables_usable(&NftCommand::new()).await {
+            Ok(()) => nftables(),
+            Err(error) => {
+                tracing::warn!(%error, "nftables cannot carry Services on this node; using the userspace proxy");
+                userspace()
+            }
+        },
     };
-    let backend = Box::new(HealthChecks::new(Box::new(backend), config.node_ips.clone()));
+    let backend = Box::new(HealthChecks::new(backend, config.node_ips.clone()));
     let backend: Box<dyn Backend> = match config.announce_interface {
         Some(interface) => Box::new(Announcer::new(
             backend,
