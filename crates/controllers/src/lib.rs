@@ -11,6 +11,7 @@
 //! - [`scheduler`]: binds pending pods to nodes.
 //! - [`nodelifecycle`]: marks silent nodes unreachable and evicts their pods.
 //! - [`podgc`]: deletes pods bound to nodes that do not exist.
+//! - [`lbipam`]: LoadBalancer Services' addresses from pools, as MetalLB hands them out.
 //! - [`events`]: the Event recorder they all use.
 //!
 //! [`run`] starts them all; shared informers ([`runtime`]) keep one watch per kind.
@@ -22,6 +23,7 @@ pub mod endpoints;
 pub use podway_events as events;
 pub mod garbagecollector;
 pub mod informers;
+pub mod lbipam;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod podgc;
@@ -43,6 +45,9 @@ pub struct ControllerConfig {
     pub node_monitor_grace: Duration,
     /// How often node health is re-checked (`--node-monitor-period`, 5s).
     pub node_monitor_period: Duration,
+    /// The default LoadBalancer pool (`podway up --lb-pool`; podway derives it from the node
+    /// network). Empty: only pools from the `podway-lb-pools` ConfigMap.
+    pub lb_pool: Vec<lbipam::IpRange>,
 }
 
 impl Default for ControllerConfig {
@@ -50,6 +55,7 @@ impl Default for ControllerConfig {
         ControllerConfig {
             node_monitor_grace: Duration::from_secs(50),
             node_monitor_period: Duration::from_secs(5),
+            lb_pool: lbipam::default_pool("172.30.0.0/24").expect("a valid CIDR"),
         }
     }
 }
@@ -83,6 +89,7 @@ pub async fn run(
     controller!("serviceaccount", serviceaccount::run(client.clone(), inf.clone()));
     controller!("scheduler", scheduler::run(client.clone(), inf.clone()));
     controller!("podgc", podgc::run(client.clone(), inf.clone()));
+    controller!("lbipam", lbipam::run(client.clone(), inf.clone(), config.lb_pool.clone()));
     controller!(
         "nodelifecycle",
         nodelifecycle::run(client.clone(), inf.clone(), config.clone())
