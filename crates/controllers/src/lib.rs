@@ -11,6 +11,7 @@
 //! - [`scheduler`]: binds pending pods to nodes.
 //! - [`nodelifecycle`]: marks silent nodes unreachable and evicts their pods.
 //! - [`podgc`]: deletes pods bound to nodes that do not exist.
+//! - [`serviceevents`]: Events saying why a Service has no endpoints or an undeclared targetPort.
 //! - [`lbipam`]: LoadBalancer Services' addresses from pools, as MetalLB hands them out.
 //! - [`events`]: the Event recorder they all use.
 //!
@@ -32,6 +33,7 @@ pub mod replicaset;
 pub mod runtime;
 pub mod scheduler;
 pub mod serviceaccount;
+pub mod serviceevents;
 
 use std::time::Duration;
 
@@ -89,6 +91,7 @@ pub async fn run(
     controller!("serviceaccount", serviceaccount::run(client.clone(), inf.clone()));
     controller!("scheduler", scheduler::run(client.clone(), inf.clone()));
     controller!("podgc", podgc::run(client.clone(), inf.clone()));
+    controller!("serviceevents", serviceevents::run(client.clone(), inf.clone()));
     controller!("lbipam", lbipam::run(client.clone(), inf.clone(), config.lb_pool.clone()));
     controller!(
         "nodelifecycle",
