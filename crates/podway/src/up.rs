@@ -51,6 +51,10 @@ pub struct UpArgs {
     /// The pod range; each node gets a /24 of it.
     #[arg(long, default_value = "10.244.0.0/16")]
     pod_cidr: String,
+    /// LoadBalancer addresses: ranges (`FROM-TO`) or CIDRs, comma-separated. Default: the node
+    /// network's upper range (.200-.254 of a /24). More pools: the `podway-lb-pools` ConfigMap.
+    #[arg(long)]
+    lb_pool: Option<String>,
     /// Run the API server without the controllers (for developing or testing controllers
     /// against it, the way they run against any cluster).
     #[arg(long)]
@@ -228,7 +232,15 @@ async fn serve(args: &UpArgs, dir: &Path, network: Option<&Network<SystemIp>>, s
     } else {
         let client = controller_client(&dir.join("kubeconfig")).await?;
         let mut controllers_shutdown = shutdown_rx.clone();
-        let config = podway_controllers::ControllerConfig::default();
+        let lb_pool = match &args.lb_pool {
+            Some(p) => podway_controllers::lbipam::parse_ranges(p).map_err(|e| anyhow::anyhow!("--lb-pool: {e}"))?,
+            None => podway_controllers::lbipam::default_pool(&args.node_cidr)
+                .map_err(|e| anyhow::anyhow!("--node-cidr: {e}"))?,
+        };
+        let config = podway_controllers::ControllerConfig {
+            lb_pool,
+            ..Default::default()
+        };
         println!("  controllers    started");
         Some(tokio::spawn(podway_controllers::run(client, config, async move {
             let _ = controllers_shutdown.wait_for(|s| *s).await;
