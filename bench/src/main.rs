@@ -16,6 +16,12 @@ mod podmem;
 mod pods;
 mod pods_report;
 mod report;
+mod services;
+mod services_dns;
+mod services_net;
+mod services_nft;
+mod services_proxies;
+mod services_report;
 mod startup;
 mod stats;
 mod watch;
@@ -70,12 +76,13 @@ struct Args {
     /// Seconds to let podway settle before reading its memory.
     #[arg(long, env = "BENCH_SETTLE_SECS", default_value_t = 3)]
     settle_secs: u64,
-    /// Which parts to run: `control-plane` (items 1–5, `--nodes 0`) and `nodes` (pods, node
-    /// startup and memory per pod; needs root), comma-separated.
+    /// Which parts to run: `control-plane` (items 1–5, `--nodes 0`), `nodes` (pods, node
+    /// startup and memory per pod; needs root) and `services` (proxy data paths, programming,
+    /// DNS; `BENCH_SVC_*` knobs), comma-separated.
     #[arg(
         long,
         env = "BENCH_PHASES",
-        default_value = "control-plane,nodes",
+        default_value = "control-plane,nodes,services",
         value_delimiter = ','
     )]
     phases: Vec<String>,
@@ -151,6 +158,13 @@ async fn run(args: Args) -> Result<()> {
     } else {
         Some(node_phases(&args, &podway).await?)
     };
+    let services = if args.runs("services") {
+        let (work, knobs) = (args.work_dir.join("services"), services::Knobs::from_env());
+        let k = knobs.clone();
+        Some((tokio::task::spawn_blocking(move || services::measure(&work, &k)).await??, knobs))
+    } else {
+        None
+    };
 
     println!("# podway benchmark\n");
     println!("- date: {}", jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"));
@@ -194,6 +208,9 @@ async fn run(args: Args) -> Result<()> {
             "{}",
             report::render_two("podway", "direct (fork+exec, no podway)", &rows)
         );
+    }
+    if let Some((s, knobs)) = &services {
+        services::print(s, knobs);
     }
     Ok(())
 }
