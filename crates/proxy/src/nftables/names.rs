@@ -25,6 +25,8 @@ pub const SERVICE_NODEPORTS: &str = "service-nodeports";
 pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 /// Map `proto . port : verdict` rejecting or dropping NodePorts without usable endpoints.
 pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
+/// Map `ct mark : counter` from an endpoint's connection mark to its bytes counter.
+pub const ENDPOINT_BYTES: &str = "endpoint-bytes";
 /// Chain marking a packet for masquerade in postrouting.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 /// Chain that masquerades marked packets.
@@ -79,6 +81,34 @@ pub fn endpoint_chain(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String
     format!("endpoint-{}__{ip}/{port}", service_port_base(name))
 }
 
+/// The named counter of one endpoint's connections: its packets are the connections
+/// (flows) the endpoint chain sent there, since NAT chains only see a flow's first packet.
+pub fn connections_counter(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String {
+    format!("{CONNECTIONS_PREFIX}{}__{ip}/{port}", service_port_base(name))
+}
+
+/// The named counter of one endpoint's bytes, both directions, from every packet of the
+/// flows the endpoint chain sent there (found through [`endpoint_mark`]).
+pub fn bytes_counter(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String {
+    format!("{BYTES_PREFIX}{}__{ip}/{port}", service_port_base(name))
+}
+
+/// Prefix of [`connections_counter`] names.
+pub const CONNECTIONS_PREFIX: &str = "connections-";
+/// Prefix of [`bytes_counter`] names.
+pub const BYTES_PREFIX: &str = "bytes-";
+
+/// The conntrack mark the endpoint chain sets on each flow it sends to the endpoint, so later
+/// packets (both directions) find the endpoint's bytes counter. Derived from the endpoint
+/// chain's name (never 0, which means "no endpoint"), so renders need no allocation state;
+/// two endpoints hashing alike (about one in 2^32 per pair) would share a map key, which the
+/// full script resolves by first name and an incremental update by falling back to a full one.
+pub fn endpoint_mark(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> u32 {
+    let digest = Sha256::digest(endpoint_chain(name, ip, port).as_bytes());
+    let mark = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    mark.max(1)
+}
+
 /// The set of client addresses stuck to one endpoint (sessionAffinity ClientIP).
 pub fn affinity_set(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String {
     format!("affinity-{}__{ip}/{port}", service_port_base(name))
@@ -118,6 +148,26 @@ mod tests {
         };
         assert_eq!(service_port_base(&a).len(), 32);
         assert_ne!(service_port_base(&a), service_port_base(&b));
-        assert!(endpoint_chain(&a, Ipv4Addr::new(255, 255, 255, 255), 65535).len() < 256);
+        let widest = Ipv4Addr::new(255, 255, 255, 255);
+        assert!(endpoint_chain(&a, widest, 65535).len() < 256);
+        assert!(connections_counter(&a, widest, 65535).len() < 256);
+    }
+
+    #[test]
+    fn endpoint_marks_differ_per_endpoint_and_are_never_zero() {
+        let n = ServicePortName {
+            service: ServiceRef::new("shop", "web"),
+            port_name: "http".into(),
+            protocol: Protocol::Tcp,
+        };
+        let a = endpoint_mark(&n, Ipv4Addr::new(10, 244, 0, 5), 8080);
+        let b = endpoint_mark(&n, Ipv4Addr::new(10, 244, 0, 6), 8080);
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+        assert_eq!(a, endpoint_mark(&n, Ipv4Addr::new(10, 244, 0, 5), 8080));
+        assert_eq!(
+            connections_counter(&n, Ipv4Addr::new(10, 244, 0, 5), 8080),
+            "connections-shop/web/tcp/http__10.244.0.5/8080"
+        );
     }
 }

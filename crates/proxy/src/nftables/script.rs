@@ -25,6 +25,11 @@ fn base(script: &mut String) {
     for (map, key) in maps {
         let _ = writeln!(script, "add map {t} {map} {{ type {key} : verdict ; }}");
     }
+    let _ = writeln!(script, "add map {t} {ENDPOINT_BYTES} {{ type mark : counter ; }}");
+    // Every packet of a flow an endpoint chain marked adds to that endpoint's bytes counter.
+    // Each packet passes exactly one of input, forward and output, so it is counted once
+    // (a node process reaching a host-network endpoint on its own node passes two).
+    let count_bytes = format!("ct mark != 0 counter name ct mark map @{ENDPOINT_BYTES}");
     let chains: [(&str, Option<&str>, &[String]); 12] = [
         (
             MARK_FOR_MASQUERADE,
@@ -92,6 +97,7 @@ fn base(script: &mut String) {
             "filter-input",
             Some("type filter hook input priority -10"),
             &[
+                count_bytes.clone(),
                 format!("ct state new jump {NODEPORT_ENDPOINTS_CHECK}"),
                 format!("ct state new jump {SERVICE_ENDPOINTS_CHECK}"),
             ],
@@ -99,12 +105,15 @@ fn base(script: &mut String) {
         (
             "filter-forward",
             Some("type filter hook forward priority -10"),
-            &[format!("ct state new jump {SERVICE_ENDPOINTS_CHECK}")],
+            &[
+                count_bytes.clone(),
+                format!("ct state new jump {SERVICE_ENDPOINTS_CHECK}"),
+            ],
         ),
         (
             "filter-output",
             Some("type filter hook output priority -10"),
-            &[format!("ct state new jump {SERVICE_ENDPOINTS_CHECK}")],
+            &[count_bytes, format!("ct state new jump {SERVICE_ENDPOINTS_CHECK}")],
         ),
     ];
     for (chain, hook, rules) in chains {
@@ -140,7 +149,7 @@ pub fn full(table: &ServiceTable, config: &RenderConfig) -> String {
             let _ = writeln!(script, "add chain {t} {chain}");
         }
         write_rules(&mut script, &rules);
-        for e in rules.elements {
+        for e in rules.all_elements() {
             if keys.insert((e.map, e.key.clone())) {
                 elements.entry(e.map).or_default().push(e);
             }
@@ -171,7 +180,9 @@ pub fn incremental(changes: &[ServiceChange], config: &RenderConfig) -> String {
             let r = port_rules(port, config);
             all.chains.extend(r.chains);
             all.sets.extend(r.sets);
+            all.counters.extend(r.counters);
             all.elements.extend(r.elements);
+            all.byte_marks.extend(r.byte_marks);
         }
         all
     };
@@ -184,10 +195,12 @@ pub fn incremental(changes: &[ServiceChange], config: &RenderConfig) -> String {
         if old == new {
             continue;
         }
-        for e in old.elements.iter().filter(|e| !new.elements.contains(e)) {
+        let (old_elements, new_elements): (Vec<Element>, Vec<Element>) =
+            (old.all_elements().collect(), new.all_elements().collect());
+        for e in old_elements.iter().filter(|e| !new_elements.contains(e)) {
             let _ = writeln!(deletes, "delete element {t} {} {{ {} }}", e.map, e.key);
         }
-        for e in new.elements.iter().filter(|e| !old.elements.contains(e)) {
+        for e in new_elements.iter().filter(|e| !old_elements.contains(e)) {
             let _ = writeln!(adds, "add element {t} {} {{ {} : {} }}", e.map, e.key, e.verdict);
         }
         for chain in old.chains.keys() {
@@ -202,6 +215,14 @@ pub fn incremental(changes: &[ServiceChange], config: &RenderConfig) -> String {
             if new.sets.get(set) != Some(timeout) {
                 let _ = writeln!(set_deletes, "delete set {t} {set}");
             }
+        }
+        // Counters of endpoints that stay are left alone, so their counts survive the update.
+        // Vanished ones go after the elements and rules naming them.
+        for counter in old.counters.difference(&new.counters) {
+            let _ = writeln!(set_deletes, "delete counter {t} {counter}");
+        }
+        for counter in new.counters.difference(&old.counters) {
+            let _ = writeln!(body, "add counter {t} {counter}");
         }
         for (set, timeout) in &new.sets {
             if old.sets.get(set) != Some(timeout) {
@@ -225,6 +246,9 @@ pub fn removal() -> String {
 fn declare(script: &mut String, rules: &PortRules) {
     for (set, timeout) in &rules.sets {
         declare_set(script, set, *timeout);
+    }
+    for counter in &rules.counters {
+        let _ = writeln!(script, "add counter {FAMILY} {TABLE} {counter}");
     }
 }
 

@@ -99,7 +99,7 @@ fn adding_an_endpoint_refills_only_that_service_chain_and_leaves_its_map_element
         &config(),
     );
     assert!(
-        !s.contains("element"),
+        !s.contains("element ip podway service-ips"),
         "the cluster IP still points at the same chain:\n{s}"
     );
     assert!(s.contains("flush chain ip podway service-ns/a/tcp/\n"));
@@ -161,4 +161,39 @@ fn a_change_that_renders_the_same_produces_an_empty_script() {
 #[test]
 fn removal_succeeds_whether_or_not_the_table_exists() {
     assert_eq!(removal(), "add table ip podway\ndelete table ip podway\n");
+}
+
+#[test]
+fn an_update_keeps_the_counters_of_staying_endpoints_and_deletes_vanished_ones_after_their_users() {
+    let s = incremental(
+        &[change(vec![port("a", 1, &[5, 6])], vec![port("a", 1, &[5, 7])])],
+        &config(),
+    );
+    assert!(
+        !s.contains("counter ip podway connections-ns/a/tcp/__10.244.0.5/8080"),
+        "{s}"
+    );
+    assert!(s.contains("add counter ip podway connections-ns/a/tcp/__10.244.0.7/8080\n"));
+    let gone = line_of(&s, "delete counter ip podway bytes-ns/a/tcp/__10.244.0.6/8080");
+    assert!(line_of(&s, "delete element ip podway endpoint-bytes") < gone);
+    assert!(line_of(&s, "flush chain ip podway endpoint-ns/a/tcp/__10.244.0.6/8080") < gone);
+    assert!(
+        line_of(&s, "add counter ip podway bytes-ns/a/tcp/__10.244.0.7/8080")
+            < line_of(&s, "add element ip podway endpoint-bytes")
+    );
+}
+
+#[test]
+fn a_full_script_declares_counters_and_counts_bytes_in_every_filter_hook() {
+    let s = full(&table(vec![port("a", 1, &[5])]), &config());
+    let declared = line_of(&s, "add counter ip podway bytes-ns/a/tcp/__10.244.0.5/8080");
+    assert!(declared < line_of(&s, "add element ip podway endpoint-bytes"));
+    for hook in ["filter-input", "filter-forward", "filter-output"] {
+        assert!(
+            s.contains(&format!(
+                "add rule ip podway {hook} ct mark != 0 counter name ct mark map @endpoint-bytes\n"
+            )),
+            "{hook}"
+        );
+    }
 }

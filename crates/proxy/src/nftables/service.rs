@@ -39,8 +39,13 @@ pub struct PortRules {
     pub chains: BTreeMap<String, Vec<String>>,
     /// Affinity sets by name, with their timeout in seconds.
     pub sets: BTreeMap<String, u32>,
-    /// Map elements.
+    /// Named counters (per endpoint: connections and bytes).
+    pub counters: std::collections::BTreeSet<String>,
+    /// Verdict map elements.
     pub elements: Vec<Element>,
+    /// `endpoint-bytes` elements: each endpoint's conntrack mark and its bytes counter. Kept
+    /// apart from `elements`, which are all verdicts.
+    pub byte_marks: BTreeMap<u32, String>,
 }
 
 /// Renders one Service port (kube-proxy's per-service-port logic in nftables mode).
@@ -188,6 +193,15 @@ fn endpoint_rules(out: &mut PortRules, port: &ServicePort, ep: &Endpoint) {
         rules.push(format!("update @{set} {{ ip saddr }}"));
         out.sets.insert(set, timeout);
     }
+    // Only a flow's first packet traverses a NAT chain, so this counter's packets are
+    // connections; the mark lets every later packet of the flow find the bytes counter.
+    let connections = names::connections_counter(&port.name, ep.ip, ep.port);
+    let bytes = names::bytes_counter(&port.name, ep.ip, ep.port);
+    let mark = names::endpoint_mark(&port.name, ep.ip, ep.port);
+    rules.push(format!("ct mark set {mark:#010x} counter name \"{connections}\""));
+    out.counters.insert(connections);
+    out.counters.insert(bytes.clone());
+    out.byte_marks.insert(mark, bytes);
     rules.push(format!(
         "meta l4proto {} dnat to {}:{}",
         port.name.protocol.as_str(),
@@ -195,6 +209,18 @@ fn endpoint_rules(out: &mut PortRules, port: &ServicePort, ep: &Endpoint) {
         ep.port
     ));
     out.chains.insert(chain, rules);
+}
+
+impl PortRules {
+    /// Every map element: the `endpoint-bytes` counter references, then the verdicts.
+    pub fn all_elements(&self) -> impl Iterator<Item = Element> + '_ {
+        let marks = self.byte_marks.iter().map(|(mark, counter)| Element {
+            map: names::ENDPOINT_BYTES,
+            key: format!("{mark:#010x}"),
+            verdict: format!("\"{counter}\""),
+        });
+        marks.chain(self.elements.iter().cloned())
+    }
 }
 
 fn element(map: &'static str, key: String, verdict: String) -> Element {

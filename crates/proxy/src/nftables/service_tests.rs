@@ -83,10 +83,14 @@ fn a_cluster_ip_spreads_over_every_ready_endpoint_and_masquerades_only_non_pod_s
     assert_eq!(
         chain(&r, EP2),
         [
-            "ip saddr 10.244.2.5 jump mark-for-masquerade",
-            "meta l4proto tcp dnat to 10.244.2.5:8080"
+            "ip saddr 10.244.2.5 jump mark-for-masquerade".to_string(),
+            format!(
+                "ct mark set {:#010x} counter name \"connections-ns/web/tcp/http__10.244.2.5/8080\"",
+                crate::nftables::names::endpoint_mark(&web(vec![]).name, "10.244.2.5".parse().unwrap(), 8080)
+            ),
+            "meta l4proto tcp dnat to 10.244.2.5:8080".to_string()
         ],
-        "an endpoint chain masquerades the endpoint reaching itself (hairpin), then DNATs"
+        "an endpoint chain masquerades the endpoint reaching itself (hairpin), counts the connection, then DNATs"
     );
     assert!(r.sets.is_empty());
 }
@@ -250,8 +254,28 @@ fn a_udp_port_dnats_udp() {
     p.name.protocol = Protocol::Udp;
     let r = port_rules(&p, &config());
     assert_eq!(
-        chain(&r, "endpoint-ns/web/udp/http__10.244.1.5/8080")[1],
+        chain(&r, "endpoint-ns/web/udp/http__10.244.1.5/8080").last().unwrap(),
         "meta l4proto udp dnat to 10.244.1.5:8080"
     );
     assert_eq!(r.elements[0].key, "10.96.0.10 . udp . 80");
+}
+
+#[test]
+fn each_endpoint_counts_connections_in_its_chain_and_bytes_through_its_mark() {
+    let p = web(vec![ep(1, true, false), ep(2, true, false)]);
+    let r = port_rules(&p, &config());
+    let ip = "10.244.1.5".parse().unwrap();
+    let mark = crate::nftables::names::endpoint_mark(&p.name, ip, 8080);
+    assert_eq!(
+        r.byte_marks.get(&mark).map(String::as_str),
+        Some("bytes-ns/web/tcp/http__10.244.1.5/8080")
+    );
+    assert_eq!(r.byte_marks.len(), 2);
+    assert!(r.counters.contains("connections-ns/web/tcp/http__10.244.1.5/8080"));
+    assert!(r.counters.contains("bytes-ns/web/tcp/http__10.244.2.5/8080"));
+    assert_eq!(r.counters.len(), 4);
+    let counting = format!("ct mark set {mark:#010x} counter name \"connections-ns/web/tcp/http__10.244.1.5/8080\"");
+    let rules = chain(&r, "endpoint-ns/web/tcp/http__10.244.1.5/8080");
+    let at = rules.iter().position(|l| *l == counting).expect("the counting rule");
+    assert!(at < rules.len() - 1, "counted before the DNAT, which ends the chain");
 }
