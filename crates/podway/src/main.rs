@@ -3,6 +3,7 @@
 //! - `podway up`: start the cluster in the foreground (Ctrl-C or `podway down` stops it).
 //! - `podway down`: stop a running cluster.
 //! - `podway kubeconfig`: print the kubeconfig of the cluster in the data directory.
+//! - `podway traffic svc/NAME`: connections and bytes per endpoint of a Service, and its path.
 //! - `podway agent`: a node agent (started by `up` on each node, or on another machine).
 //!
 //! Two hidden words run pieces of a pod: `podway pod-shim` (one per pod, holding its
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod kubeconfig;
 mod nodes;
+mod traffic;
 mod up;
 
 #[derive(Parser)]
@@ -54,6 +56,9 @@ enum Command {
         #[command(subcommand)]
         command: NodeCommand,
     },
+    /// Which endpoint of a Service served how many connections and bytes, and the path a
+    /// request takes (NodePort to ClusterIP to endpoint).
+    Traffic(traffic::TrafficArgs),
     /// Run a node agent (started by `podway up` on every node; run it yourself to join another
     /// machine to a cluster).
     Agent(agent::AgentArgs),
@@ -126,6 +131,7 @@ fn main() -> Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(agent::run(args))
         }
+        Command::Traffic(args) => traffic::run(args),
         Command::Node { data_dir, command } => node_command(&up::data_dir(data_dir), command),
         Command::Kubeconfig { data_dir } => {
             let path = up::data_dir(data_dir).join("kubeconfig");
