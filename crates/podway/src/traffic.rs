@@ -332,11 +332,10 @@ fn path(svc: &Service, rows: &[Row], node_ips: &[Ipv4Addr]) -> String {
         }
         for (i, r) in mine.iter().enumerate() {
             let branch = if i + 1 == mine.len() { "└─►" } else { "├─►" };
-            let share = if total == 0 {
-                String::new()
-            } else {
-                format!(", {}%", r.connections * 100 / total)
-            };
+            let share = (r.connections * 100)
+                .checked_div(total)
+                .map(|p| format!(", {p}%"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "       {branch} {}   pod {} on {} ({} connections{share})",
