@@ -15,6 +15,28 @@ use std::time::Duration;
 use common::seeds::{CLUSTERIP_SERVICE, MY_NGINX_SERVICE, NGINX_DEPLOYMENT, SERVICE_PYTHON, SPRING_SERVICE};
 use common::{eventually, text, Cluster, Layout};
 
+/// A cluster of `nodes` nodes whose Services run on the `mode` proxy backend.
+/// It checks that the backend asked for is the one at work: nftables has its table; the
+/// userspace proxy has none and holds the service addresses on the node's `lo`.
+fn start(mode: &str, nodes: usize) -> (Cluster, Layout) {
+    let (c, layout) = Cluster::start_nodes_with(nodes, &["--proxy-mode", mode]);
+    let node = format!("{}-control-plane", layout.name);
+    eventually(
+        30,
+        &format!("the {mode} backend carries the kubernetes Service"),
+        || {
+            let (table, _) = in_node(&c, &node, &["nft", "list", "table", "ip", "podway"]);
+            let (_, lo) = in_node(&c, &node, &["ip", "-4", "addr", "show", "dev", "lo"]);
+            let on_lo = lo.contains("10.96.0.1/32");
+            match mode {
+                "nftables" => (table && !on_lo).then_some(()),
+                _ => (!table && on_lo).then_some(()),
+            }
+        },
+    );
+    (c, layout)
+}
+
 /// The nodes of a cluster started with `n` nodes, with their IPs.
 fn nodes(c: &Cluster, layout: &Layout, n: usize) -> Vec<(String, String)> {
     (0..n)
@@ -98,9 +120,8 @@ fn ready_pods(c: &Cluster, selector: &str, n: usize) -> Vec<String> {
     })
 }
 
-#[test]
-fn seed_000_nodeport_answers_with_nginx_on_every_node_ip_from_the_host() {
-    let (c, layout) = Cluster::start_nodes(2);
+fn seed_000_nodeport_answers_with_nginx_on_every_node_ip_from_the_host(mode: &str) {
+    let (c, layout) = start(mode, 2);
     c.apply(NGINX_DEPLOYMENT);
     c.apply(MY_NGINX_SERVICE);
     let ports = c.ok(&["get", "service", "my-nginx"]);
@@ -114,9 +135,8 @@ fn seed_000_nodeport_answers_with_nginx_on_every_node_ip_from_the_host() {
     }
 }
 
-#[test]
-fn seed_001_nodeport_spreads_requests_over_three_pods_and_a_load_balancer_answers() {
-    let (c, layout) = Cluster::start_nodes(1);
+fn seed_001_nodeport_spreads_requests_over_three_pods_and_a_load_balancer_answers(mode: &str) {
+    let (c, layout) = start(mode, 1);
     c.ok(&["create", "deployment", "hname", "--image=sysnet4admin/echo-hname"]);
     c.ok(&["scale", "deployment", "hname", "--replicas=3"]);
     c.ok(&[
@@ -174,9 +194,8 @@ fn seed_001_nodeport_spreads_requests_over_three_pods_and_a_load_balancer_answer
     assert!(pods.iter().any(|p| body.trim() == p), "{body}");
 }
 
-#[test]
-fn seed_002_cluster_ip_by_dns_name_from_another_pod_survives_a_new_pod() {
-    let (c, _layout) = Cluster::start_nodes(1);
+fn seed_002_cluster_ip_by_dns_name_from_another_pod_survives_a_new_pod(mode: &str) {
+    let (c, _layout) = start(mode, 1);
     let python = [
         "run",
         "pod-python",
@@ -206,9 +225,8 @@ fn seed_002_cluster_ip_by_dns_name_from_another_pod_survives_a_new_pod() {
     eventually(30, "the same name reaches the new pod", fetch);
 }
 
-#[test]
-fn seed_003_cluster_ip_answers_inside_and_external_name_is_a_cname() {
-    let (c, layout) = Cluster::start_nodes(1);
+fn seed_003_cluster_ip_answers_inside_and_external_name_is_a_cname(mode: &str) {
+    let (c, layout) = start(mode, 1);
     c.ok(&["create", "deployment", "nginx-for-svc", "--image=nginx", "--replicas=2"]);
     c.apply(CLUSTERIP_SERVICE);
     c.apply(
@@ -249,9 +267,8 @@ fn seed_003_cluster_ip_answers_inside_and_external_name_is_a_cname() {
     assert_eq!(answer.lines().next(), Some("my.database.example.com."), "{answer}");
 }
 
-#[test]
-fn seed_004_corrected_spring_service_answers_on_node_port_30000() {
-    let (c, layout) = Cluster::start_nodes(1);
+fn seed_004_corrected_spring_service_answers_on_node_port_30000(mode: &str) {
+    let (c, layout) = start(mode, 1);
     c.ok(&[
         "create",
         "deployment",
@@ -270,9 +287,8 @@ fn seed_004_corrected_spring_service_answers_on_node_port_30000() {
     host_answers(&ip, 30000, "Directory listing");
 }
 
-#[test]
-fn a_service_without_endpoints_refuses_at_once_and_a_pod_reaches_its_own_service() {
-    let (c, layout) = Cluster::start_nodes(1);
+fn a_service_without_endpoints_refuses_at_once_and_a_pod_reaches_its_own_service(mode: &str) {
+    let (c, layout) = start(mode, 1);
     c.ok(&["create", "service", "nodeport", "empty", "--tcp=80:80"]);
     let node_port: u16 = svc_field(&c, "empty", ".spec.ports[0].nodePort").parse().unwrap();
     let (node, ip) = nodes(&c, &layout, 1).remove(0);
@@ -301,9 +317,8 @@ fn a_service_without_endpoints_refuses_at_once_and_a_pod_reaches_its_own_service
     assert_eq!(body.trim(), pod);
 }
 
-#[test]
-fn client_ip_affinity_sticks_and_external_traffic_policy_local_keeps_the_client_address() {
-    let (c, layout) = Cluster::start_nodes(1);
+fn client_ip_affinity_sticks_and_a_local_load_balancer_answers_its_health_check(mode: &str) {
+    let (c, layout) = start(mode, 1);
     c.ok(&[
         "create",
         "deployment",
@@ -323,33 +338,7 @@ fn client_ip_affinity_sticks_and_external_traffic_policy_local_keeps_the_client_
     }
 
     c.ok(&["create", "deployment", "who", "--image=traefik/whoami"]);
-    c.apply(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: who-local\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  selector:\n    app: who\n  ports:\n  - port: 80\n",
-    );
-    c.ok(&[
-        "expose",
-        "deployment",
-        "who",
-        "--type=NodePort",
-        "--port=80",
-        "--name=who-cluster",
-    ]);
     ready_pods(&c, "app=who", 1);
-    let host_ip = layout.node_cidr.replace(".0/24", ".1");
-    let remote = |svc: &str| {
-        let port: u16 = svc_field(&c, svc, ".spec.ports[0].nodePort").parse().unwrap();
-        let page = host_answers(&ip, port, "RemoteAddr:");
-        let line = page.lines().find(|l| l.starts_with("RemoteAddr:")).unwrap().to_string();
-        line.trim_start_matches("RemoteAddr:")
-            .trim()
-            .rsplit_once(':')
-            .unwrap()
-            .0
-            .to_string()
-    };
-    assert_eq!(remote("who-local"), host_ip, "Local keeps the client's own address");
-    assert_ne!(remote("who-cluster"), host_ip, "Cluster masquerades the client");
-
     // A Local LoadBalancer gets a healthCheckNodePort that tells a load balancer which nodes
     // have an endpoint.
     c.ok(&[
@@ -372,9 +361,8 @@ fn client_ip_affinity_sticks_and_external_traffic_policy_local_keeps_the_client_
     assert!(health.contains("\"name\": \"who-lb\""), "{health}");
 }
 
-#[test]
-fn a_headless_service_resolves_to_every_ready_pod_and_a_udp_service_answers() {
-    let (c, layout) = Cluster::start_nodes(1);
+fn a_headless_service_resolves_to_every_ready_pod_and_a_udp_service_answers(mode: &str) {
+    let (c, layout) = start(mode, 1);
     c.ok(&[
         "create",
         "deployment",
@@ -461,9 +449,8 @@ fn a_headless_service_resolves_to_every_ready_pod_and_a_udp_service_answers() {
     assert_eq!(reply, "echo:ping");
 }
 
-#[test]
-fn a_rolling_restart_under_constant_requests_loses_none() {
-    let (c, layout) = Cluster::start_nodes(2);
+fn a_rolling_restart_under_constant_requests_loses_none(mode: &str) {
+    let (c, layout) = start(mode, 2);
     c.ok(&[
         "create",
         "deployment",
@@ -511,4 +498,63 @@ fn a_rolling_restart_under_constant_requests_loses_none() {
         ok + failed.len(),
         &failed[..failed.len().min(5)]
     );
+}
+
+/// The behaviour battery runs on both proxy backends.
+macro_rules! battery {
+    ($($name:ident),* $(,)?) => {
+        mod nftables {
+            $(#[test] fn $name() { super::$name("nftables") })*
+        }
+        mod userspace {
+            $(#[test] fn $name() { super::$name("userspace") })*
+        }
+    };
+}
+
+battery!(
+    seed_000_nodeport_answers_with_nginx_on_every_node_ip_from_the_host,
+    seed_001_nodeport_spreads_requests_over_three_pods_and_a_load_balancer_answers,
+    seed_002_cluster_ip_by_dns_name_from_another_pod_survives_a_new_pod,
+    seed_003_cluster_ip_answers_inside_and_external_name_is_a_cname,
+    seed_004_corrected_spring_service_answers_on_node_port_30000,
+    a_service_without_endpoints_refuses_at_once_and_a_pod_reaches_its_own_service,
+    client_ip_affinity_sticks_and_a_local_load_balancer_answers_its_health_check,
+    a_headless_service_resolves_to_every_ready_pod_and_a_udp_service_answers,
+    a_rolling_restart_under_constant_requests_loses_none,
+);
+
+/// Only nftables keeps the client's address with `externalTrafficPolicy: Local` (the userspace
+/// proxy connects to the pod itself; see crates/proxy/src/userspace/README.md).
+#[test]
+fn nftables_external_traffic_policy_local_keeps_the_client_address() {
+    let (c, layout) = start("nftables", 1);
+    let (_, ip) = nodes(&c, &layout, 1).remove(0);
+    c.ok(&["create", "deployment", "who", "--image=traefik/whoami"]);
+    c.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: who-local\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  selector:\n    app: who\n  ports:\n  - port: 80\n",
+    );
+    c.ok(&[
+        "expose",
+        "deployment",
+        "who",
+        "--type=NodePort",
+        "--port=80",
+        "--name=who-cluster",
+    ]);
+    ready_pods(&c, "app=who", 1);
+    let host_ip = layout.node_cidr.replace(".0/24", ".1");
+    let remote = |svc: &str| {
+        let port: u16 = svc_field(&c, svc, ".spec.ports[0].nodePort").parse().unwrap();
+        let page = host_answers(&ip, port, "RemoteAddr:");
+        let line = page.lines().find(|l| l.starts_with("RemoteAddr:")).unwrap().to_string();
+        line.trim_start_matches("RemoteAddr:")
+            .trim()
+            .rsplit_once(':')
+            .unwrap()
+            .0
+            .to_string()
+    };
+    assert_eq!(remote("who-local"), host_ip, "Local keeps the client's own address");
+    assert_ne!(remote("who-cluster"), host_ip, "Cluster masquerades the client");
 }

@@ -36,9 +36,14 @@ impl Cluster {
     /// Start a cluster with `nodes` nodes, under a name and ranges of its own so that clusters
     /// of parallel tests never meet. Returns the cluster and its name.
     pub fn start_nodes(nodes: usize) -> (Cluster, Layout) {
+        Cluster::start_nodes_with(nodes, &[])
+    }
+
+    /// [`Cluster::start_nodes`] with more `podway up` flags.
+    pub fn start_nodes_with(nodes: usize, extra: &[&str]) -> (Cluster, Layout) {
         let layout = Layout::unique("e2e");
         let nodes = nodes.to_string();
-        let c = Cluster::start_with(&[
+        let mut flags = vec![
             "--nodes",
             &nodes,
             "--name",
@@ -47,7 +52,9 @@ impl Cluster {
             &layout.node_cidr,
             "--pod-cidr",
             &layout.pod_cidr,
-        ]);
+        ];
+        flags.extend_from_slice(extra);
+        let c = Cluster::start_with(&flags);
         (c, layout)
     }
 
