@@ -557,4 +557,23 @@ fn nftables_external_traffic_policy_local_keeps_the_client_address() {
     };
     assert_eq!(remote("who-local"), host_ip, "Local keeps the client's own address");
     assert_ne!(remote("who-cluster"), host_ip, "Cluster masquerades the client");
+
+    // The node's metrics count the connections each endpoint served.
+    let pod_ip = c.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=who",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ]);
+    let metrics = get(&ip, 10249, "/metrics").expect("the agent serves metrics on 10249");
+    let sample = format!("podway_proxy_endpoint_connections_total{{namespace=\"default\",service=\"who-local\",protocol=\"tcp\",port=\"\",endpoint=\"{pod_ip}:80\"}} ");
+    let count: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(sample.as_str()))
+        .unwrap_or_else(|| panic!("no {sample} in:\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(count >= 1, "{count}");
 }

@@ -8,6 +8,9 @@ use base64::Engine;
 use clap::Args;
 use podway_agent::node::NodeIdentity;
 
+/// Where the agent serves Prometheus metrics of the Service proxy (kube-proxy's port).
+const METRICS_PORT: u16 = 10249;
+
 /// Options of `podway agent`.
 #[derive(Args, Debug)]
 pub struct AgentArgs {
@@ -180,6 +183,18 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     };
     let mut proxy = tokio::spawn(podway_proxy::run(client.clone(), proxy_config, stopped()));
     let mut dns = tokio::spawn(podway_dns::run(client.clone(), dns_config, stopped()));
+    // Per-endpoint connection and byte counters, kube-proxy's metrics port (nftables only).
+    let metrics_addr = std::net::SocketAddr::from((node_ip, METRICS_PORT));
+    match tokio::net::TcpListener::bind(metrics_addr).await {
+        Ok(listener) => {
+            tokio::spawn(podway_proxy::nftables::metrics::serve(
+                listener,
+                podway_proxy::nftables::metrics::NftCounters,
+                stopped(),
+            ));
+        }
+        Err(e) => tracing::warn!("no Service metrics on {metrics_addr}: {e}"),
+    }
     let node = podway_agent::node::run(client, id, setup, stopped());
     tokio::pin!(node);
     tokio::pin!(stop);
