@@ -1,6 +1,6 @@
-//! Bulk TCP copy between two sockets without bringing the bytes into userspace: each direction
-//! moves data socket → pipe → socket with splice(2), so the kernel hands pages over instead of
-//! copying them twice through a buffer.
+//! Bulk TCP copy between two sockets without bringing the bytes into userspace: once a
+//! direction carries bulk data it moves socket → pipe → socket with splice(2), so the kernel
+//! hands pages over instead of copying them twice through a buffer.
 
 use std::io;
 
@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 /// How a TCP connection's bytes are copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CopyMode {
-    /// splice(2) through a pipe per direction (the default).
+    /// A buffer for the first small reads, then splice(2) through a pipe per direction once a
+    /// read fills the buffer (the default).
     #[default]
     Splice,
     /// `tokio::io::copy_bidirectional` through userspace buffers (for comparison, and where
@@ -31,11 +32,43 @@ pub async fn splice_bidirectional(a: &TcpStream, b: &TcpStream) -> io::Result<(u
     tokio::try_join!(one_way(a, b), one_way(b, a))
 }
 
+/// Bytes copied through a buffer before switching to splice: small exchanges (requests,
+/// answers, handshakes) never pay for the pipe, and a read that fills the buffer says bulk
+/// data is flowing.
+const SMALL: usize = 16 << 10;
+
 async fn one_way(src: &TcpStream, dst: &TcpStream) -> io::Result<u64> {
+    let mut total = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        let n = src
+            .async_io(Interest::READABLE, || {
+                // Allocated once data is waiting, so an idle direction costs nothing.
+                if buf.is_empty() {
+                    buf = vec![0u8; SMALL];
+                }
+                src.try_read(&mut buf)
+            })
+            .await?;
+        if n == 0 {
+            let _ = rustix::net::shutdown(dst, Shutdown::Write);
+            return Ok(total);
+        }
+        let mut done = 0;
+        while done < n {
+            done += dst
+                .async_io(Interest::WRITABLE, || dst.try_write(&buf[done..n]))
+                .await?;
+        }
+        total += n as u64;
+        if n == SMALL {
+            break;
+        }
+    }
+    drop(buf);
     let (pipe_r, pipe_w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
     let capacity = fcntl_setpipe_size(&pipe_w, PIPE_SIZE).unwrap_or(1 << 16);
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-    let mut total = 0u64;
     loop {
         // The pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
         let n = src
