@@ -10,11 +10,13 @@
 //! - [`protobuf`]: Kubernetes protobuf request bodies decoded to JSON.
 //! - [`table`]: server-side printing (`meta.k8s.io/v1 Table`) with kubectl's columns.
 //! - [`events`]: the events.k8s.io/v1 view of core Events.
+//! - [`conversion`]: kinds served in several versions (legacy Ingress), deprecation warnings.
 //! - [`duration`]: Go's `HumanDuration`, the AGE column.
 //! - [`service`]: Service defaulting and validation.
 //! - [`workload`]: Pod, Deployment and ReplicaSet defaulting and validation.
 #![warn(missing_docs)]
 
+pub mod conversion;
 pub mod duration;
 pub mod events;
 pub mod expansion;
