@@ -1,5 +1,6 @@
 //! What every cluster has from its first second: the system namespaces, their `default`
-//! ServiceAccounts, the `kubernetes` Service at the first service IP and `kube-dns` at the tenth.
+//! ServiceAccounts, the `kubernetes` Service at the first service IP and `kube-dns` at the tenth,
+//! and the `podway` IngressClass, the default, served by the Ingress controller every node runs.
 //! Created through the normal create path, so defaulting and allocation apply; existing objects
 //! are left as they are (a restart changes nothing).
 
@@ -12,6 +13,11 @@ use crate::request::ResourcePath;
 
 /// The system namespaces.
 pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The IngressClass of podway's built-in Ingress controller.
+pub const INGRESS_CLASS: &str = "podway";
+/// Its `spec.controller`.
+pub const INGRESS_CONTROLLER: &str = "podway.dev/ingress-controller";
 
 /// Create what is missing.
 pub async fn seed(api: &Api, service_ip: &str, dns_ip: &str, api_port: u16) -> Result<(), ApiError> {
@@ -56,6 +62,19 @@ pub async fn seed(api: &Api, service_ip: &str, dns_ip: &str, api_port: u16) -> R
                         "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                                   {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
                                   {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}),
+    )
+    .await?;
+    // Marked default so that Ingresses naming no class (every pre-1.18 manifest) are served;
+    // a user who removes the mark keeps it removed, since existing objects are left alone.
+    ensure(
+        api,
+        "networking.k8s.io",
+        "ingressclasses",
+        "",
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+               "metadata": {"name": INGRESS_CLASS,
+                            "annotations": {crate::registry::IS_DEFAULT_CLASS: "true"}},
+               "spec": {"controller": INGRESS_CONTROLLER}}),
     )
     .await?;
     Ok(())

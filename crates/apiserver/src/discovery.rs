@@ -125,10 +125,9 @@ impl Discovery {
     /// Build every document from the registry.
     pub fn new(registry: &Registry) -> Self {
         let mut core_versions = Vec::new();
-        let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
-        let mut group_docs = BTreeMap::new();
+        // Per group, its versions in preference order (the registry lists preferred first).
+        let mut groups: Vec<(String, Vec<Value>, Vec<Value>)> = Vec::new();
         let mut resource_lists = BTreeMap::new();
-        let mut legacy_groups = Vec::new();
         for (group, version) in registry.group_versions() {
             let members: Vec<&dyn Strategy> = registry
                 .all()
@@ -149,20 +148,31 @@ impl Discovery {
             );
             if group.is_empty() {
                 core_versions.push(version_doc);
-            } else {
-                groups.push((group.to_string(), vec![version_doc]));
-                let gvd = json!({"groupVersion": gv, "version": version});
-                let g = json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": [gvd], "preferredVersion": gvd});
-                group_docs.insert(group.to_string(), serde_json::to_vec(&g).unwrap_or_default());
-                legacy_groups.push(json!({"name": group, "versions": [gvd], "preferredVersion": gvd}));
+                continue;
             }
+            let gvd = json!({"groupVersion": gv, "version": version});
+            match groups.iter_mut().find(|(g, _, _)| g == group) {
+                Some((_, docs, gvds)) => {
+                    docs.push(version_doc);
+                    gvds.push(gvd);
+                }
+                None => groups.push((group.to_string(), vec![version_doc], vec![gvd])),
+            }
+        }
+        let mut group_docs = BTreeMap::new();
+        let mut legacy_groups = Vec::new();
+        for (group, _, gvds) in &groups {
+            let preferred = gvds[0].clone();
+            let g = json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": gvds, "preferredVersion": preferred});
+            group_docs.insert(group.clone(), serde_json::to_vec(&g).unwrap_or_default());
+            legacy_groups.push(json!({"name": group, "versions": gvds, "preferredVersion": preferred}));
         }
         let list = |items: Vec<Value>| json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items});
         let core_aggregated = list(vec![json!({"metadata": {"name": ""}, "versions": core_versions})]);
         let groups_aggregated = list(
             groups
                 .into_iter()
-                .map(|(g, versions)| json!({"metadata": {"name": g}, "versions": versions}))
+                .map(|(g, versions, _)| json!({"metadata": {"name": g}, "versions": versions}))
                 .collect(),
         );
         let core_legacy = json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]});
@@ -216,4 +226,53 @@ fn wants_aggregated(accept: &str) -> bool {
         .split(',')
         .next()
         .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::ServiceSettings;
+    use http_body_util::BodyExt;
+
+    async fn body(resp: Response<Body>) -> Value {
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn a_group_served_in_two_versions_lists_both_with_the_newest_preferred() {
+        let d = Discovery::new(&Registry::new(ServiceSettings::default()));
+        let g = body(d.group("networking.k8s.io").expect("served")).await;
+        assert_eq!(g["preferredVersion"]["version"], "v1");
+        let versions: Vec<&str> = g["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions, ["v1", "v1beta1"]);
+        let beta = body(d.resources("networking.k8s.io", "v1beta1").expect("served")).await;
+        let names: Vec<&str> = beta["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ingresses", "ingresses/status"]);
+    }
+
+    #[tokio::test]
+    async fn extensions_comes_after_networking_so_ingress_resolves_to_v1() {
+        let d = Discovery::new(&Registry::new(ServiceSettings::default()));
+        let all = body(d.groups(AGGREGATED)).await;
+        let names: Vec<&str> = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["metadata"]["name"].as_str().unwrap())
+            .collect();
+        let at = |n: &str| names.iter().position(|g| *g == n).expect(n);
+        assert!(at("networking.k8s.io") < at("extensions"), "{names:?}");
+        assert_eq!(names.iter().filter(|g| **g == "networking.k8s.io").count(), 1);
+    }
 }

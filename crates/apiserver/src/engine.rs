@@ -116,7 +116,7 @@ fn openapi_kinds(registry: &registry::Registry) -> Vec<openapi::OpenApiKind> {
         .iter()
         .filter_map(|s| {
             let i = s.info();
-            let schema = schema_fn(i.group, i.kind)?;
+            let schema = schema_fn(i.group, i.version, i.kind)?;
             Some(openapi::OpenApiKind {
                 group: i.group,
                 version: i.version,
@@ -136,10 +136,14 @@ fn subresource_names(subs: &[registry::Subresource]) -> &'static [&'static str] 
 }
 
 /// The typed schema of a served kind, from k8s-openapi.
-fn schema_fn(group: &str, kind: &str) -> Option<fn(&mut schemars::SchemaGenerator) -> schemars::Schema> {
+fn schema_fn(group: &str, version: &str, kind: &str) -> Option<fn(&mut schemars::SchemaGenerator) -> schemars::Schema> {
     use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coordination, core::v1 as core};
     use k8s_openapi::api::{discovery::v1 as discovery, events::v1 as events, networking::v1 as networking};
     use schemars::JsonSchema;
+    if (version, kind) == ("v1beta1", "Ingress") {
+        // Both beta Ingresses (networking.k8s.io and extensions) have one shape.
+        return Some(registry::BetaIngress::json_schema);
+    }
     Some(match (group, kind) {
         ("", "Namespace") => core::Namespace::json_schema,
         ("", "Node") => core::Node::json_schema,

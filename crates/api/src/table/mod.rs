@@ -79,7 +79,7 @@ impl Printer {
             ("discovery.k8s.io", "endpointslices") => Self::EndpointSlice,
             ("apps", "deployments") => Self::Deployment,
             ("apps", "replicasets") => Self::ReplicaSet,
-            ("networking.k8s.io", "ingresses") => Self::Ingress,
+            ("networking.k8s.io" | "extensions", "ingresses") => Self::Ingress,
             ("networking.k8s.io", "ingressclasses") => Self::IngressClass,
             ("", "nodes") => Self::Node,
             ("", "namespaces") => Self::Namespace,

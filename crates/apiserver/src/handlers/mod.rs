@@ -126,17 +126,34 @@ impl Api {
     async fn resource(self: &Arc<Self>, rp: ResourcePath, call: Call) -> Result<Response<Body>, ApiError> {
         let strategy = self
             .registry
-            .get(&rp.group, &rp.resource)
+            .get_version(&rp.group, &rp.version, &rp.resource)
             .cloned()
             .ok_or_else(ApiError::path_not_found)?;
-        if strategy.info().version != rp.version {
-            return Err(ApiError::path_not_found());
+        match strategy.deprecation_warning() {
+            // A deprecated version warns on every answer, errors included, as upstream's
+            // handlers for such a version do.
+            Some(warning) => {
+                let resp = self
+                    .versioned(&strategy, rp, call)
+                    .await
+                    .unwrap_or_else(|e| response::error(&e));
+                Ok(response::with_warnings(resp, &[warning]))
+            }
+            None => self.versioned(&strategy, rp, call).await,
         }
+    }
+
+    async fn versioned(
+        self: &Arc<Self>,
+        strategy: &Arc<dyn Strategy>,
+        rp: ResourcePath,
+        call: Call,
+    ) -> Result<Response<Body>, ApiError> {
         if !strategy.info().namespaced && !rp.namespace.is_empty() {
             return Err(ApiError::path_not_found());
         }
         if !rp.subresource.is_empty() {
-            return sub::serve(self, &strategy, &rp, call).await;
+            return sub::serve(self, strategy, &rp, call).await;
         }
         let s = strategy.as_ref();
         match (&call.method, rp.name.is_empty()) {
@@ -152,9 +169,14 @@ impl Api {
         }
     }
 
-    /// The strategy for a kind by group and plural (internal callers).
+    /// The strategy for a kind by group and plural, in its preferred version (internal callers).
     pub fn strategy(&self, group: &str, plural: &str) -> Option<&Arc<dyn Strategy>> {
         self.registry.get(group, plural)
+    }
+
+    /// The strategy for a kind in one version.
+    pub fn strategy_version(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<dyn Strategy>> {
+        self.registry.get_version(group, version, plural)
     }
 }
 
@@ -168,7 +190,7 @@ async fn read_body(incoming: Incoming) -> Result<Bytes, ApiError> {
 }
 
 /// `/openapi/v2`: an empty document. kubectl reads it only when a kind is missing from the v3
-/// documents (an old `networking.k8s.io/v1beta1` manifest, say): with no schema for the kind it
+/// documents (a manifest of a kind podway does not serve, say): with no schema for the kind it
 /// skips client-side validation and reports the kind as unknown, exactly as against a real
 /// server; a 404 here would make it fail with "failed to download openapi" instead. An empty
 /// protobuf message is a valid, empty `openapi_v2.Document`.

@@ -272,7 +272,7 @@ pub async fn watch(
     );
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let strategy = api
-        .strategy(s.info().group, s.info().plural)
+        .strategy_version(s.info().group, s.info().version, s.info().plural)
         .cloned()
         .expect("strategy of a served kind");
     let query_call = Call {

@@ -204,6 +204,7 @@ pub async fn create_object(
     );
 
     s.default(&mut obj);
+    s.admit_create(&mut obj, &api.cache);
     s.prepare_create(&mut obj);
     // Allocation comes before validation, as in the real registry (BeginCreate runs before
     // BeforeCreate): validation then sees the assigned cluster IPs and node ports.

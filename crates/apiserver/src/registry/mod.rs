@@ -16,10 +16,13 @@ use serde_json::Value;
 mod apps;
 mod cluster;
 mod core;
+mod ingress;
 mod network;
 mod services;
 mod typed;
 
+pub use ingress::admission::{CLASS_ANNOTATION, IS_DEFAULT_CLASS};
+pub use ingress::beta::BetaIngress;
 pub use services::ServiceSettings;
 pub use typed::{check_typed, drop_fields, FieldCheck};
 
@@ -248,6 +251,16 @@ pub trait Strategy: Send + Sync {
     fn field(&self, _obj: &Value, _field: &str) -> Option<String> {
         None
     }
+
+    /// Mutating admission that reads other objects (upstream's admission plugins, such as
+    /// DefaultIngressClass), run on create after defaulting and before validation.
+    fn admit_create(&self, _obj: &mut Value, _cache: &crate::cache::WatchCache) {}
+
+    /// The `Warning` every request to this version gets, for versions upstream deprecated
+    /// (`None` for current ones).
+    fn deprecation_warning(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Sets `.status` to an empty object, the way the registry strategies reset it on create.
@@ -275,9 +288,11 @@ pub fn copy_field(new: &mut Value, old: &Value, field: &str) {
     }
 }
 
-/// Every served kind, looked up by group and plural.
+/// Every served kind, looked up by group and plural (the preferred version) or by group,
+/// version and plural.
 pub struct Registry {
     by_resource: BTreeMap<(String, String), Arc<dyn Strategy>>,
+    by_version: BTreeMap<(String, String, String), Arc<dyn Strategy>>,
     ordered: Vec<Arc<dyn Strategy>>,
 }
 
@@ -290,19 +305,33 @@ impl Registry {
         all.extend(apps::strategies());
         all.extend(network::strategies());
         all.extend(cluster::strategies());
-        let by_resource = all
-            .iter()
-            .map(|s| ((s.info().group.to_string(), s.info().plural.to_string()), s.clone()))
-            .collect();
+        // Older versions last: a group's first version is its preferred one in discovery.
+        all.extend(ingress::betas());
+        let mut by_resource = BTreeMap::new();
+        let mut by_version = BTreeMap::new();
+        for s in &all {
+            let (group, version, plural) = (s.info().group, s.info().version, s.info().plural);
+            by_resource
+                .entry((group.to_string(), plural.to_string()))
+                .or_insert_with(|| s.clone());
+            by_version.insert((group.to_string(), version.to_string(), plural.to_string()), s.clone());
+        }
         Registry {
             by_resource,
+            by_version,
             ordered: all,
         }
     }
 
-    /// The strategy for `group`/`plural` (version is checked by the caller).
+    /// The strategy for `group`/`plural` in its preferred version (internal callers).
     pub fn get(&self, group: &str, plural: &str) -> Option<&Arc<dyn Strategy>> {
         self.by_resource.get(&(group.to_string(), plural.to_string()))
+    }
+
+    /// The strategy for `group`/`version`/`plural`, as a request path names it.
+    pub fn get_version(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<dyn Strategy>> {
+        self.by_version
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
     }
 
     /// Every strategy, in a stable order.

@@ -1,4 +1,5 @@
-//! `networking.k8s.io/v1` (Ingresses, IngressClasses) and `discovery.k8s.io/v1` (EndpointSlices).
+//! `networking.k8s.io/v1` IngressClasses and `discovery.k8s.io/v1` EndpointSlices; Ingresses, in
+//! all their versions, have `ingress/`.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use k8s_openapi::api::networking::v1 as networking;
 use serde_json::{json, Value};
 
 use super::core::{info, no_defaults, no_fields, Basic};
-use super::{check_typed, ResourceInfo, Strategy, Subresource};
+use super::{check_typed, ResourceInfo, Strategy};
 
 pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
     vec![
@@ -29,35 +30,7 @@ pub(super) fn strategies() -> Vec<Arc<dyn Strategy>> {
             },
             fields: no_fields,
         }),
-        Arc::new(Basic {
-            info: ResourceInfo {
-                short_names: &["ing"],
-                subresources: &[Subresource::Status],
-                uses_generation: true,
-                ..info("networking.k8s.io", "Ingress", "ingresses", "ingress")
-            },
-            check: check_typed::<networking::Ingress>,
-            default: |o| {
-                for rule in o
-                    .pointer_mut("/spec/rules")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    for path in rule
-                        .pointer_mut("/http/paths")
-                        .and_then(Value::as_array_mut)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if path.get("pathType").is_none() {
-                            path["pathType"] = json!("ImplementationSpecific");
-                        }
-                    }
-                }
-            },
-            fields: no_fields,
-        }),
+        super::ingress::v1(),
         Arc::new(Basic {
             info: ResourceInfo {
                 namespaced: false,
