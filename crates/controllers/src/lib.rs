@@ -13,6 +13,7 @@
 //! - [`podgc`]: deletes pods bound to nodes that do not exist.
 //! - [`serviceevents`]: Events saying why a Service has no endpoints or an undeclared targetPort.
 //! - [`lbipam`]: LoadBalancer Services' addresses from pools, as MetalLB hands them out.
+//! - [`ingressstatus`]: the Ready nodes' addresses in the status of Ingresses of class podway.
 //! - [`events`]: the Event recorder they all use.
 //!
 //! [`run`] starts them all; shared informers ([`runtime`]) keep one watch per kind.
@@ -24,6 +25,7 @@ pub mod endpoints;
 pub use podway_events as events;
 pub mod garbagecollector;
 pub mod informers;
+pub mod ingressstatus;
 pub mod lbipam;
 pub mod namespace;
 pub mod nodelifecycle;
@@ -93,6 +95,7 @@ pub async fn run(
     controller!("podgc", podgc::run(client.clone(), inf.clone()));
     controller!("serviceevents", serviceevents::run(client.clone(), inf.clone()));
     controller!("lbipam", lbipam::run(client.clone(), inf.clone(), config.lb_pool.clone()));
+    controller!("ingressstatus", ingressstatus::run(client.clone(), inf.clone()));
     controller!(
         "nodelifecycle",
         nodelifecycle::run(client.clone(), inf.clone(), config.clone())
