@@ -116,15 +116,58 @@ fn seed_002_service_python_gets_a_cluster_ip_and_converts_to_nodeport() {
     assert!(r[4].starts_with("3000:3") && r[4].ends_with("/TCP"), "{svc}");
 }
 
+/// The warning kube-apiserver words for a request in the removed `networking.k8s.io/v1beta1`.
+const V1BETA1_WARNING: &str = "Warning: networking.k8s.io/v1beta1 Ingress is deprecated in v1.19+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress";
+
 #[test]
-fn seed_001_v1beta1_ingress_fails_like_real_kubernetes() {
+fn seed_001_v1beta1_ingress_is_accepted_stored_as_v1_and_warned_about() {
     let c = Cluster::start();
     let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(OLD_INGRESS));
     let err = common::text(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("no matches for kind \"Ingress\" in version \"networking.k8s.io/v1beta1\""),
-        "{err}"
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        common::text(&out.stdout).trim(),
+        "ingress.networking.k8s.io/ingress-nginx created"
+    );
+    assert!(err.contains(V1BETA1_WARNING), "{err}");
+
+    // `kubectl get ingress` resolves to v1: listed, and no warning.
+    let out = c.kubectl(&["get", "ingress"]);
+    assert!(out.status.success());
+    assert_eq!(common::text(&out.stderr), "");
+    let r = common::row(&common::text(&out.stdout), "ingress-nginx");
+    assert_eq!((r[1].as_str(), r[2].as_str()), ("podway", "*"), "{r:?}");
+
+    // Stored as v1: service.name and port.number, pathType defaulted.
+    let yaml = c.ok(&["get", "ingress", "ingress-nginx", "-o", "yaml"]);
+    assert!(yaml.starts_with("apiVersion: networking.k8s.io/v1\n"), "{yaml}");
+    let backend = "{.spec.rules[0].http.paths[0].backend.service.name}:{.spec.rules[0].http.paths[0].backend.service.port.number}:{.spec.rules[0].http.paths[0].pathType}";
+    assert_eq!(
+        c.ok(&["get", "ingress", "ingress-nginx", "-o", &format!("jsonpath={backend}")]),
+        "hname-svc-default:80:ImplementationSpecific"
+    );
+
+    // Read back in the version it was written in, with the warning again.
+    let beta = "{.apiVersion} {.spec.rules[0].http.paths[0].backend.serviceName}:{.spec.rules[0].http.paths[0].backend.servicePort}";
+    let out = c.kubectl(&[
+        "get",
+        "ingress.v1beta1.networking.k8s.io",
+        "ingress-nginx",
+        "-o",
+        &format!("jsonpath={beta}"),
+    ]);
+    assert_eq!(
+        common::text(&out.stdout),
+        "networking.k8s.io/v1beta1 hname-svc-default:80"
+    );
+    assert!(common::text(&out.stderr).contains(V1BETA1_WARNING));
+
+    // Applying it again goes through the beta too (a strategic merge patch of the beta form).
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], Some(OLD_INGRESS));
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert_eq!(
+        c.ok(&["get", "ingress", "ingress-nginx", "-o", &format!("jsonpath={backend}")]),
+        "hname-svc-default:80:ImplementationSpecific"
     );
 }
 
