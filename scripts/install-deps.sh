@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(ca-certificates curl iproute2 util-linux sqlite3 protobuf-compiler containernetworking-plugins nginx busybox python3 conntrack nftables)
 if [ "${1:-run}" = test ]; then
-  want+=(etcd-server dnsutils python3-pip haproxy libnginx-mod-stream)
+  want+=(etcd-server dnsutils python3-pip haproxy libnginx-mod-stream openssl nghttp2-client)
 fi
 missing=()
 for p in "${want[@]}"; do

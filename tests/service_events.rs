@@ -6,11 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
-use std::time::Duration;
-
+use common::net::{assert_stays_on_machine, get_raw};
 use common::{eventually, text, Cluster};
 
 /// `(reason, count)` of every Event about the Service `name`.
@@ -69,32 +65,6 @@ fn describe_svc_warns_about_a_named_target_port_no_selected_pod_declares() {
     assert!(!described.contains("NoMatchingPods"), "{described}");
 }
 
-/// Refuse to send anywhere but a podway bridge on this machine (the network-safety rule).
-fn assert_stays_on_machine(ip: &str) {
-    let out = Command::new("ip").args(["route", "get", ip]).output().unwrap();
-    let route = text(&out.stdout);
-    let dev = route
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)
-        .unwrap_or("");
-    assert!(
-        out.status.success() && dev.starts_with("pw"),
-        "{ip} is not on a podway bridge ({route}); not sending"
-    );
-}
-
-/// One HTTP/1.1 GET on a new connection; the whole answer.
-fn get(ip: &str, port: u16) -> std::io::Result<String> {
-    let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET / HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
 /// `podway traffic svc/NAME`'s table: endpoint → (pod, connections, bytes).
 fn traffic(c: &Cluster, name: &str) -> (Vec<(String, String, u64, u64)>, String) {
     let out = c.podway(&["traffic", &format!("svc/{name}")]);
@@ -142,13 +112,13 @@ fn podway_traffic_counts_every_connection_through_a_node_port_per_endpoint() {
     let out = c.podway(&["node", "ip", &format!("{}-control-plane", layout.name)]);
     let ip = text(&out.stdout).trim().to_string();
     assert_stays_on_machine(&ip);
-    eventually(30, "the NodePort answers", || get(&ip, node_port).ok());
+    eventually(30, "the NodePort answers", || get_raw(&ip, node_port, "/").ok());
     // Warming up counted too: measure what the N requests add.
     let (before, _) = traffic(&c, "hello");
     let before: u64 = before.iter().map(|r| r.2).sum();
     const N: u64 = 40;
     for i in 0..N {
-        let answer = get(&ip, node_port).unwrap_or_else(|e| panic!("request {i}: {e}"));
+        let answer = get_raw(&ip, node_port, "/").unwrap_or_else(|e| panic!("request {i}: {e}"));
         assert!(answer.contains("Welcome to nginx!"), "request {i}: {answer}");
     }
     let (rows, all) = traffic(&c, "hello");

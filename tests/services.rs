@@ -7,11 +7,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
+use common::net::{assert_stays_on_machine, get, in_node, nodes, ready_pods};
 use common::seeds::{CLUSTERIP_SERVICE, MY_NGINX_SERVICE, NGINX_DEPLOYMENT, SERVICE_PYTHON, SPRING_SERVICE};
 use common::{eventually, text, Cluster, Layout};
 
@@ -37,51 +36,6 @@ fn start(mode: &str, nodes: usize) -> (Cluster, Layout) {
     (c, layout)
 }
 
-/// The nodes of a cluster started with `n` nodes, with their IPs.
-fn nodes(c: &Cluster, layout: &Layout, n: usize) -> Vec<(String, String)> {
-    (0..n)
-        .map(|i| {
-            let name = match i {
-                0 => format!("{}-control-plane", layout.name),
-                1 => format!("{}-worker", layout.name),
-                i => format!("{}-worker{i}", layout.name),
-            };
-            let out = c.podway(&["node", "ip", &name]);
-            assert!(out.status.success(), "podway node ip {name}");
-            (name, text(&out.stdout).trim().to_string())
-        })
-        .collect()
-}
-
-/// Refuse to send anywhere but a podway bridge on this machine (the network-safety rule).
-fn assert_stays_on_machine(ip: &str) {
-    let out = Command::new("ip").args(["route", "get", ip]).output().unwrap();
-    let route = text(&out.stdout);
-    let dev = route
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)
-        .unwrap_or("");
-    assert!(
-        out.status.success() && dev.starts_with("pw"),
-        "{ip} is not on a podway bridge ({route}); not sending"
-    );
-}
-
-/// One HTTP/1.1 GET on a new connection (so the proxy picks an endpoint afresh); the body.
-fn get(ip: &str, port: u16, path: &str) -> std::io::Result<String> {
-    let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
-}
-
 /// GET from the host until it answers with a body containing `want`.
 fn host_answers(ip: &str, port: u16, want: &str) -> String {
     assert_stays_on_machine(ip);
@@ -90,34 +44,9 @@ fn host_answers(ip: &str, port: u16, want: &str) -> String {
     })
 }
 
-/// `podway node ssh NODE -- ARGS`: (succeeded, stdout).
-fn in_node(c: &Cluster, node: &str, args: &[&str]) -> (bool, String) {
-    let mut all = vec!["node", "ssh", node, "--"];
-    all.extend_from_slice(args);
-    let out = c.podway(&all);
-    (out.status.success(), text(&out.stdout))
-}
-
 /// A Service's field by jsonpath.
 fn svc_field(c: &Cluster, name: &str, path: &str) -> String {
     c.ok(&["get", "svc", name, "-o", &format!("jsonpath={{{path}}}")])
-}
-
-/// Wait until `n` pods of `selector` are Ready.
-fn ready_pods(c: &Cluster, selector: &str, n: usize) -> Vec<String> {
-    eventually(60, &format!("{n} pods of {selector} Ready"), || {
-        let out = c.ok(&[
-            "get", "pods", "-l", selector, "-o",
-            "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
-        ]);
-        let ready: Vec<String> = out
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| f.len() == 2 && f[1] == "True")
-            .map(|f| f[0].to_string())
-            .collect();
-        (ready.len() == n && out.lines().count() == n).then_some(ready)
-    })
 }
 
 fn seed_000_nodeport_answers_with_nginx_on_every_node_ip_from_the_host(mode: &str) {

@@ -3,6 +3,7 @@
 //! starts is stopped and removed when the `Cluster` is dropped, even when a test fails.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod seeds;
 
 use std::io::{BufRead, BufReader};

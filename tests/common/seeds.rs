@@ -109,7 +109,9 @@ spec:
   type: ClusterIP
 "#;
 
-/// Seed 001: the Ingress of an old tutorial, in a version Kubernetes no longer serves.
+/// Seed 001: the Ingress of an old tutorial, in a version Kubernetes no longer serves: three
+/// paths, the first empty, and `rewrite-target: /` (the blog's inline `//` remarks explain the
+/// manifest and are not part of it).
 pub const OLD_INGRESS: &str = r#"
 apiVersion: networking.k8s.io/v1beta1
 kind: Ingress
@@ -124,5 +126,13 @@ spec:
       - path:
         backend:
           serviceName: hname-svc-default
+          servicePort: 80
+      - path: /ip
+        backend:
+          serviceName: ip-svc
+          servicePort: 80
+      - path: /your-directory
+        backend:
+          serviceName: your-svc
           servicePort: 80
 "#;
