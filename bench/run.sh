@@ -6,7 +6,7 @@
 # (pwbench-*, 172.31.230-239.0/24, 10.230-239.0.0/16). All of it is stopped and removed on exit,
 # failure, Ctrl-C or timeout: node clusters with `podway down`.
 #
-# Knobs (environment): BENCH_PHASES (control-plane,nodes,services), BENCH_SERVICES (10000),
+# Knobs (environment): BENCH_PHASES (control-plane,nodes,services,ingress), BENCH_SERVICES (10000),
 # BENCH_CONCURRENCY (16), BENCH_STARTUP_RUNS (10), BENCH_LIST_RUNS (5), BENCH_WATCHERS (100),
 # BENCH_WATCH_EVENTS (200), BENCH_WATCH_GAP_MS (20), BENCH_SETTLE_SECS (3), BENCH_PODS (100),
 # BENCH_POD_RUNS (20), BENCH_NODES (3), BENCH_NODE_RUNS (5), BENCH_ETCD=off (skip the etcd
@@ -52,7 +52,7 @@ cleanup() {
   if [ -n "$etcd_pid" ]; then stop_pid "$etcd_pid"; fi
   # The CNI floor's scratch namespace, if podway-bench was killed (its holders are sleeps that end by themselves).
   for ns in $(ip netns list 2>/dev/null | awk '/^pwbench-cnifloor-/ {print $1}'); do ip netns del "$ns" || true; done
-  # The services phase's namespaces, and what runs inside them (its proxies: HAProxy, nginx).
+  # The services and ingress phases' namespaces, and what runs inside them (HAProxy, nginx).
   for ns in $(ip netns list 2>/dev/null | awk '/^pwbench-svc-/ {print $1}'); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do stop_pid "$pid"; done
     ip netns del "$ns" || true
@@ -75,7 +75,7 @@ free_port() { # a loopback port nothing listens on (etcd needs fixed ports)
 
 etcd_args=()
 # etcd serves the control-plane phase only.
-export BENCH_PHASES=${BENCH_PHASES:-control-plane,nodes,services}
+export BENCH_PHASES=${BENCH_PHASES:-control-plane,nodes,services,ingress}
 case ",$BENCH_PHASES," in
   *,control-plane,*) ;;
   *) BENCH_ETCD=off ;;

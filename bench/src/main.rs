@@ -9,6 +9,8 @@ mod cluster;
 mod cni_floor;
 mod creates;
 mod host;
+mod ingress;
+mod ingress_proxies;
 mod innode;
 mod list;
 mod nodes;
@@ -77,12 +79,13 @@ struct Args {
     #[arg(long, env = "BENCH_SETTLE_SECS", default_value_t = 3)]
     settle_secs: u64,
     /// Which parts to run: `control-plane` (items 1–5, `--nodes 0`), `nodes` (pods, node
-    /// startup and memory per pod; needs root) and `services` (proxy data paths, programming,
-    /// DNS; `BENCH_SVC_*` knobs), comma-separated.
+    /// startup and memory per pod; needs root), `services` (proxy data paths, programming,
+    /// DNS; `BENCH_SVC_*` knobs) and `ingress` (the Ingress server beside nginx and HAProxy,
+    /// changes and memory on a cluster; root; `BENCH_ING_*` knobs), comma-separated.
     #[arg(
         long,
         env = "BENCH_PHASES",
-        default_value = "control-plane,nodes,services",
+        default_value = "control-plane,nodes,services,ingress",
         value_delimiter = ','
     )]
     phases: Vec<String>,
@@ -161,9 +164,21 @@ async fn run(args: Args) -> Result<()> {
     let services = if args.runs("services") {
         let (work, knobs) = (args.work_dir.join("services"), services::Knobs::from_env());
         let k = knobs.clone();
-        Some((tokio::task::spawn_blocking(move || services::measure(&work, &k)).await??, knobs))
+        Some((
+            tokio::task::spawn_blocking(move || services::measure(&work, &k)).await??,
+            knobs,
+        ))
     } else {
         None
+    };
+    let ingress = if !args.runs("ingress") {
+        None
+    } else if !host::is_root() {
+        progress("skipping the ingress phase: it needs network namespaces, which need root");
+        None
+    } else {
+        let knobs = ingress::Knobs::from_env();
+        Some((ingress::measure(&podway, &args.work_dir, &knobs).await?, knobs))
     };
 
     println!("# podway benchmark\n");
@@ -211,6 +226,9 @@ async fn run(args: Args) -> Result<()> {
     }
     if let Some((s, knobs)) = &services {
         services::print(s, knobs);
+    }
+    if let Some((i, knobs)) = &ingress {
+        ingress::print(i, knobs);
     }
     Ok(())
 }

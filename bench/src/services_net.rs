@@ -368,10 +368,40 @@ pub struct Load {
     pub latencies: Vec<Duration>,
 }
 
+impl Load {
+    /// Adds another run's figures (runs of one target across rounds).
+    pub fn merge(&mut self, more: Load) {
+        self.requests += more.requests;
+        self.elapsed += more.elapsed;
+        self.latencies.extend(more.latencies);
+    }
+}
+
+/// What one request of a closed loop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// [`REQUEST_BYTES`] bytes out, the same echoed back.
+    Echo,
+    /// `GET /` over HTTP/1.1, the whole answer read (it must be a 200 with Content-Length).
+    HttpGet,
+}
+
 /// Blocking, in the client's namespace: `concurrency` clients (tasks of one current-thread
-/// runtime) each sending requests to `dst` one after another, on one kept connection each or
-/// on a new connection per request, until `max` requests or `duration`.
+/// runtime) each sending echo requests to `dst` one after another, on one kept connection each
+/// or on a new connection per request, until `max` requests or `duration`.
 pub fn closed_loop(dst: SocketAddr, concurrency: usize, fresh: bool, max: usize, duration: Duration) -> Result<Load> {
+    closed_loop_of(Exchange::Echo, dst, concurrency, fresh, max, duration)
+}
+
+/// [`closed_loop`] with requests of kind `exchange`.
+pub fn closed_loop_of(
+    exchange: Exchange,
+    dst: SocketAddr,
+    concurrency: usize,
+    fresh: bool,
+    max: usize,
+    duration: Duration,
+) -> Result<Load> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -395,13 +425,20 @@ pub fn closed_loop(dst: SocketAddr, concurrency: usize, fresh: bool, max: usize,
                             s
                         }
                     };
-                    let mut buf = [0u8; REQUEST_BYTES];
-                    tokio::time::timeout(IO_TIMEOUT, async {
-                        s.write_all(&[7u8; REQUEST_BYTES]).await?;
-                        s.read_exact(&mut buf).await
-                    })
-                    .await
-                    .context("request timed out")??;
+                    let one = async {
+                        match exchange {
+                            Exchange::Echo => {
+                                let mut buf = [0u8; REQUEST_BYTES];
+                                s.write_all(&[7u8; REQUEST_BYTES]).await?;
+                                s.read_exact(&mut buf).await?;
+                                Ok(())
+                            }
+                            Exchange::HttpGet => http_get(&mut s).await,
+                        }
+                    };
+                    tokio::time::timeout(IO_TIMEOUT, one)
+                        .await
+                        .context("request timed out")??;
                     lat.push(t.elapsed());
                     if fresh {
                         let _ = rustix::net::sockopt::set_socket_linger(&s, Some(Duration::ZERO));
@@ -420,6 +457,44 @@ pub fn closed_loop(dst: SocketAddr, concurrency: usize, fresh: bool, max: usize,
         load.requests = load.latencies.len();
         Ok(load)
     })
+}
+
+/// One `GET /` on `s`, reading the whole answer; an error unless it is a 200 with a
+/// Content-Length.
+pub async fn http_get(s: &mut tokio::net::TcpStream) -> Result<()> {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: podway-bench\r\n\r\n")
+        .await?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed mid-answer");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end])?;
+            if !head.starts_with("HTTP/1.1 200") {
+                bail!("answer: {}", head.lines().next().unwrap_or(""));
+            }
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .context("the bench expects Content-Length answers")?;
+            while buf.len() < end + 4 + length {
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    bail!("connection closed mid-body");
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(());
+        }
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;

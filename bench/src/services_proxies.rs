@@ -101,17 +101,11 @@ pub fn measure(
             r.bulk.push(client.run(move || net::send_bulk(sink, bytes))??);
             let kept = client.run(move || net::closed_loop(echo, c, false, max, secs))??;
             let fresh = client.run(move || net::closed_loop(echo, c, true, max, secs))??;
-            merge(&mut r.kept, kept);
-            merge(&mut r.fresh, fresh);
+            r.kept.merge(kept);
+            r.fresh.merge(fresh);
         }
     }
     Ok(out)
-}
-
-fn merge(into: &mut Load, more: Load) {
-    into.requests += more.requests;
-    into.elapsed += more.elapsed;
-    into.latencies.extend(more.latencies);
 }
 
 /// podway's userspace backend on a runtime whose two worker threads live in the node's
@@ -179,16 +173,22 @@ impl Drop for Userspace {
     }
 }
 
-/// A proxy process in the node's namespace, stopped when dropped.
-struct Proxy {
+/// A server process (a proxy, or an endpoint's nginx) in one of the namespaces, stopped when
+/// dropped.
+pub struct Proxy {
     name: &'static str,
     child: Child,
 }
 
 impl Proxy {
     fn start(net: &Net, name: &'static str, args: &[String]) -> Result<Proxy> {
+        Proxy::start_in(net, "node", name, args)
+    }
+
+    /// Starts `args` (whose first word is `name`) in namespace `short` of `net`.
+    pub fn start_in(net: &Net, short: &str, name: &'static str, args: &[String]) -> Result<Proxy> {
         let child = Command::new("ip")
-            .args(["netns", "exec", &net.ns("node")])
+            .args(["netns", "exec", &net.ns(short)])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -279,6 +279,11 @@ fn nginx_args(work: &Path) -> Result<Vec<String>> {
         upstream("echo", ECHO_PORT),
         upstream("sink", SINK_PORT),
     );
+    nginx_command(work, &cfg, log)
+}
+
+/// nginx in the foreground with `cfg` written to `work/nginx.conf`, logging errors to `log`.
+pub fn nginx_command(work: &Path, cfg: &str, log: String) -> Result<Vec<String>> {
     let path = work.join("nginx.conf");
     std::fs::write(&path, cfg)?;
     Ok(vec![
@@ -294,7 +299,8 @@ fn nginx_args(work: &Path) -> Result<Vec<String>> {
     ])
 }
 
-fn display(p: &Path) -> String {
+/// A path as a config file or command line spells it.
+pub fn display(p: &Path) -> String {
     p.display().to_string()
 }
 

@@ -32,8 +32,8 @@ pub struct RequestView<'a> {
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Forward it upstream.
-    Proxy(Upstream),
+    /// Forward it upstream (boxed: the other answers are small).
+    Proxy(Box<Upstream>),
     /// Answer with a redirect (301, 302, 307 or 308) to `location`.
     Redirect {
         /// The status code.

@@ -172,7 +172,7 @@ pub async fn run(args: AgentArgs) -> Result<()> {
         domain: args.cluster_domain.clone(),
         upstream_resolv_conf: args.upstream_resolv_conf.clone(),
     };
-    // The node agent, the Service proxy and cluster DNS share one stop: each gets a future
+    // The node agent, the Service proxy, cluster DNS and the Ingress controller share one stop: each gets a future
     // that completes when `stop` has.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -183,6 +183,13 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     };
     let mut proxy = tokio::spawn(podway_proxy::run(client.clone(), proxy_config, stopped()));
     let mut dns = tokio::spawn(podway_dns::run(client.clone(), dns_config, stopped()));
+    // The Ingress controller: the node IP's ports 80 and 443, reached from the host.
+    let ingress_config = podway_ingress::IngressConfig {
+        node_ip,
+        http_port: 80,
+        https_port: 443,
+    };
+    let mut ingress = tokio::spawn(podway_ingress::run(client.clone(), ingress_config, stopped()));
     // Per-endpoint connection and byte counters, kube-proxy's metrics port (nftables only).
     let metrics_addr = std::net::SocketAddr::from((node_ip, METRICS_PORT));
     match tokio::net::TcpListener::bind(metrics_addr).await {
@@ -198,19 +205,20 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     let node = podway_agent::node::run(client, id, setup, stopped());
     tokio::pin!(node);
     tokio::pin!(stop);
-    // The first of the three to fail ends the agent (`podway up` restarts it); a stop ends all
-    // three, and each removes what it must (the proxy its table and announced addresses).
+    // The first component to fail ends the agent (`podway up` restarts it); a stop ends them
+    // all, and each removes what it must (the proxy its table and announced addresses).
     let (result, node_done) = tokio::select! {
         r = &mut node => (r, true),
         _ = &mut stop => (Ok(()), false),
         r = wait_component("Service proxy", &mut proxy) => (r, false),
         r = wait_component("cluster DNS", &mut dns) => (r, false),
+        r = wait_component("Ingress controller", &mut ingress) => (r, false),
     };
     let _ = stop_tx.send(true);
     if !node_done {
         node.await?;
     }
-    for task in [proxy, dns] {
+    for task in [proxy, dns, ingress] {
         if !task.is_finished() {
             let _ = task.await;
         }

@@ -1,0 +1,95 @@
+//! The HTTP(S) server on a node's ports 80 and 443: HTTP/1.1 and HTTP/2 (by ALPN on TLS, by the
+//! connection preface on plain HTTP), each request routed by the current table and carried out
+//! as it decides. A new table is swapped in atomically: requests in flight keep the table they
+//! started with, connections stay open, nothing reloads.
+
+mod proxy;
+mod tls;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::decision::Router;
+
+/// The routing table the server consults; cloned handles share it.
+#[derive(Clone)]
+pub struct RouterHandle(Arc<ArcSwap<Arc<dyn Router>>>);
+
+impl std::fmt::Debug for RouterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouterHandle")
+    }
+}
+
+impl RouterHandle {
+    /// A handle serving `router`.
+    pub fn new(router: Arc<dyn Router>) -> RouterHandle {
+        RouterHandle(Arc::new(ArcSwap::from_pointee(router)))
+    }
+
+    /// Serve `router` from now on.
+    pub fn store(&self, router: Arc<dyn Router>) {
+        self.0.store(Arc::new(router));
+    }
+
+    /// The table now.
+    pub fn load(&self) -> Arc<dyn Router> {
+        self.0.load().as_ref().clone()
+    }
+}
+
+/// Serve plain HTTP on `http` and TLS on `https` until `shutdown`; connections already open
+/// finish on their own.
+pub async fn serve(
+    http: TcpListener,
+    https: TcpListener,
+    handle: RouterHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(handle.clone())?));
+    let proxy = Arc::new(proxy::Proxy::new(handle));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = http.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, peer, None, proxy.clone()));
+            }
+            accepted = https.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let (acceptor, proxy) = (acceptor.clone(), proxy.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let sni = tls.get_ref().1.server_name().map(str::to_ascii_lowercase).unwrap_or_default();
+                    serve_connection(tls, peer, Some(sni), proxy).await;
+                });
+            }
+        }
+    }
+}
+
+/// One client connection; `sni` is Some on TLS connections.
+async fn serve_connection<I>(io: I, peer: SocketAddr, sni: Option<String>, proxy: Arc<proxy::Proxy>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let sni: Arc<Option<String>> = Arc::new(sni);
+    let service = service_fn(move |req: Request<Incoming>| {
+        let (proxy, sni) = (proxy.clone(), sni.clone());
+        async move { Ok::<_, Infallible>(proxy.handle(req, peer, sni.as_ref().as_deref()).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let _ = builder.serve_connection_with_upgrades(TokioIo::new(io), service).await;
+}

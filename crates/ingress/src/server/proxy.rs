@@ -1,0 +1,332 @@
+//! One request, carried out as the router decides: answered directly, redirected, or forwarded
+//! to an endpoint over a pooled connection, with the forwarded headers ingress-nginx sets.
+//!
+//! Endpoints are taken round-robin per request. A refused connection moves on to the next
+//! endpoint (ingress-nginx's `proxy_next_upstream error`) when the request has no body to
+//! replay; when every endpoint refuses the answer is 502, and 504 when the upstream is too slow.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Incoming};
+use hyper::Request;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::RouterHandle;
+use crate::decision::{Decision, Protocol, RequestView, Upstream};
+
+type Out = Response<BoxBody<Bytes, hyper::Error>>;
+type UpBody = BoxBody<Bytes, hyper::Error>;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// The server's side of proxying: the router, and pooled clients towards endpoints.
+pub struct Proxy {
+    handle: RouterHandle,
+    http1: Client<HttpConnector, UpBody>,
+    http2: Client<HttpConnector, UpBody>,
+    turn: AtomicUsize,
+}
+
+impl Proxy {
+    /// Proxying by `handle`'s tables.
+    pub fn new(handle: RouterHandle) -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let http1 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .build(connector.clone());
+        let http2 = Client::builder(TokioExecutor::new()).http2_only(true).build(connector);
+        Proxy {
+            handle,
+            http1,
+            http2,
+            turn: AtomicUsize::new(0),
+        }
+    }
+
+    /// Answer `req` from client `peer`; `sni` is Some on TLS connections.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, sni: Option<&str>) -> Out {
+        let host = request_host(&req)
+            .or_else(|| sni.map(str::to_string))
+            .unwrap_or_default();
+        // The first value of each header.
+        let headers: BTreeMap<String, String> = req
+            .headers()
+            .keys()
+            .filter_map(|k| Some((k.as_str().to_string(), req.headers().get(k)?.to_str().ok()?.to_string())))
+            .collect();
+        let view = RequestView {
+            host: &host,
+            path: req.uri().path(),
+            query: req.uri().query(),
+            method: req.method().as_str(),
+            headers: &headers,
+            client_ip: peer.ip(),
+            tls: sni.is_some(),
+        };
+        let decision = self.handle.load().decide(&view);
+        match decision {
+            Decision::Respond { status, headers, body } => respond(status, &headers, body),
+            Decision::Redirect { status, location } => {
+                let mut r = respond(status, &[], String::new());
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+            Decision::Proxy(up) => self.forward(req, *up, peer, &host, sni.is_some()).await,
+        }
+    }
+
+    async fn forward(&self, mut req: Request<Incoming>, up: Upstream, peer: SocketAddr, host: &str, tls: bool) -> Out {
+        if let (Some(max), Some(len)) = (up.max_body, content_length(req.headers())) {
+            if len > max {
+                return respond(413, &[], "413 Request Entity Too Large\n".into());
+            }
+        }
+        let upgrade = req.headers().contains_key(header::UPGRADE);
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (parts, body) = req.into_parts();
+        let headers = upstream_headers(&parts.headers, &up, peer, host, tls, upgrade);
+        let replayable = body.is_end_stream();
+        let mut body = Some(body);
+        let n = up.endpoints.len();
+        let first = self.turn.fetch_add(1, Ordering::Relaxed);
+        let attempts = if replayable { n } else { 1 };
+        let client = if up.protocol == Protocol::Grpc {
+            &self.http2
+        } else {
+            &self.http1
+        };
+        for attempt in 0..attempts {
+            let endpoint = up.endpoints[(first + attempt) % n];
+            let Ok(uri) = format!("http://{endpoint}{}", up.path_and_query).parse::<Uri>() else {
+                return respond(400, &[], "400 Bad Request\n".into());
+            };
+            let upstream_body: UpBody = match (replayable, body.take()) {
+                (false, Some(b)) => b.boxed(),
+                _ => Empty::new().map_err(|never| match never {}).boxed(),
+            };
+            let mut outgoing = Request::new(upstream_body);
+            *outgoing.method_mut() = parts.method.clone();
+            *outgoing.uri_mut() = uri;
+            *outgoing.headers_mut() = headers.clone();
+            *outgoing.version_mut() = if up.protocol == Protocol::Grpc {
+                Version::HTTP_2
+            } else {
+                Version::HTTP_11
+            };
+            let sent = tokio::time::timeout(up.timeouts.connect + up.timeouts.read, client.request(outgoing)).await;
+            match sent {
+                Ok(Ok(resp)) => return self.finish(resp, &up, client_upgrade).await,
+                Ok(Err(e)) if e.is_connect() && attempt + 1 < attempts => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!("upstream {endpoint}: {e}");
+                    return respond(502, &[], "502 Bad Gateway\n".into());
+                }
+                Err(_) => return respond(504, &[], "504 Gateway Time-out\n".into()),
+            }
+        }
+        respond(502, &[], "502 Bad Gateway\n".into())
+    }
+
+    async fn finish(
+        &self,
+        mut resp: Response<Incoming>,
+        up: &Upstream,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Out {
+        let status = resp.status().as_u16();
+        if up.intercept_errors.contains(&status) {
+            let reason = resp.status().canonical_reason().unwrap_or("");
+            return respond(status, &[], format!("{status} {reason}\n"));
+        }
+        if status == 101 {
+            if let Some(client_side) = client_upgrade {
+                let upstream_side = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    if let (Ok(a), Ok(b)) = (client_side.await, upstream_side.await) {
+                        let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
+                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                    }
+                });
+            }
+        } else {
+            strip_hop_by_hop(resp.headers_mut());
+        }
+        for (k, v) in &up.response_headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        resp.map(|b| b.boxed())
+    }
+}
+
+/// The host a request names: `Host`, else the URI's authority (HTTP/2), lowercase, no port.
+fn request_host<B>(req: &Request<B>) -> Option<String> {
+    let raw = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))?;
+    let without_port = match raw.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(']') || raw.starts_with('[') => {
+            h.trim_start_matches('[').trim_end_matches(']')
+        }
+        _ => raw,
+    };
+    Some(without_port.to_ascii_lowercase())
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers the Connection header names are hop-by-hop too.
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    for h in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+        headers.remove(h);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// The request headers towards the endpoint: hop-by-hop ones removed (kept for an upgrade),
+/// `Host` and the forwarded headers set.
+fn upstream_headers(
+    incoming: &HeaderMap,
+    up: &Upstream,
+    peer: SocketAddr,
+    host: &str,
+    tls: bool,
+    upgrade: bool,
+) -> HeaderMap {
+    let mut h = incoming.clone();
+    let upgrade_to = h.get(header::UPGRADE).cloned();
+    strip_hop_by_hop(&mut h);
+    if let (true, Some(u)) = (upgrade, upgrade_to) {
+        h.insert(header::UPGRADE, u);
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    let client = peer.ip().to_string();
+    let forwarded_for = match incoming.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(before) => format!("{before}, {client}"),
+        None => client.clone(),
+    };
+    let original_host = incoming
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| host.to_string());
+    let set = |h: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set(&mut h, "host", up.host.as_deref().unwrap_or(&original_host));
+    set(&mut h, "x-forwarded-for", &forwarded_for);
+    set(&mut h, "x-real-ip", &client);
+    set(&mut h, "x-forwarded-proto", if tls { "https" } else { "http" });
+    set(&mut h, "x-forwarded-host", &original_host);
+    set(&mut h, "x-forwarded-port", if tls { "443" } else { "80" });
+    set(&mut h, "x-scheme", if tls { "https" } else { "http" });
+    if !h.contains_key("x-request-id") {
+        set(&mut h, "x-request-id", &format!("{:032x}", rand::random::<u128>()));
+    }
+    if let Some(prefix) = &up.forwarded_prefix {
+        set(&mut h, "x-forwarded-prefix", prefix);
+    }
+    h
+}
+
+/// A direct answer.
+fn respond(status: u16, headers: &[(String, String)], body: String) -> Out {
+    let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_of(h: &str) -> Option<String> {
+        request_host(&Request::builder().header("host", h).body(()).unwrap())
+    }
+
+    #[test]
+    fn the_host_loses_its_port_and_case() {
+        assert_eq!(host_of("Example.COM:8080").as_deref(), Some("example.com"));
+        assert_eq!(host_of("example.com").as_deref(), Some("example.com"));
+        assert_eq!(host_of("[::1]:80").as_deref(), Some("::1"));
+    }
+
+    #[test]
+    fn forwarded_headers_append_the_client_and_hop_by_hop_ones_go() {
+        let mut incoming = HeaderMap::new();
+        incoming.insert("host", HeaderValue::from_static("a.example.com"));
+        incoming.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.5"));
+        incoming.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
+        incoming.insert("x-secret", HeaderValue::from_static("1"));
+        let up = Upstream {
+            endpoints: vec![],
+            protocol: Protocol::Http,
+            path_and_query: "/".into(),
+            host: None,
+            forwarded_prefix: Some("/api".into()),
+            timeouts: Default::default(),
+            max_body: None,
+            affinity: None,
+            response_headers: vec![],
+            intercept_errors: vec![],
+        };
+        let h = upstream_headers(
+            &incoming,
+            &up,
+            "192.0.2.9:5000".parse().unwrap(),
+            "a.example.com",
+            true,
+            false,
+        );
+        assert_eq!(h["x-forwarded-for"], "203.0.113.5, 192.0.2.9");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-prefix"], "/api");
+        assert_eq!(h["host"], "a.example.com");
+        assert_eq!(h["x-request-id"].len(), 32);
+        assert!(!h.contains_key("connection") && !h.contains_key("x-secret"));
+    }
+}
