@@ -94,7 +94,10 @@ pub async fn run(
     controller!("scheduler", scheduler::run(client.clone(), inf.clone()));
     controller!("podgc", podgc::run(client.clone(), inf.clone()));
     controller!("serviceevents", serviceevents::run(client.clone(), inf.clone()));
-    controller!("lbipam", lbipam::run(client.clone(), inf.clone(), config.lb_pool.clone()));
+    controller!(
+        "lbipam",
+        lbipam::run(client.clone(), inf.clone(), config.lb_pool.clone())
+    );
     controller!("ingressstatus", ingressstatus::run(client.clone(), inf.clone()));
     controller!(
         "nodelifecycle",
