@@ -6,10 +6,10 @@
 # (pwbench-*, 172.31.230-239.0/24, 10.230-239.0.0/16). All of it is stopped and removed on exit,
 # failure, Ctrl-C or timeout: node clusters with `podway down`.
 #
-# Knobs (environment): BENCH_PHASES (control-plane,nodes,services,ingress), BENCH_SERVICES (10000),
+# Knobs (environment): BENCH_PHASES (control-plane,nodes,services,rotation,ingress), BENCH_SERVICES (10000),
 # BENCH_CONCURRENCY (16), BENCH_STARTUP_RUNS (10), BENCH_LIST_RUNS (5), BENCH_WATCHERS (100),
 # BENCH_WATCH_EVENTS (200), BENCH_WATCH_GAP_MS (20), BENCH_SETTLE_SECS (3), BENCH_PODS (100),
-# BENCH_POD_RUNS (20), BENCH_NODES (3), BENCH_NODE_RUNS (5), BENCH_ETCD=off (skip the etcd
+# BENCH_POD_RUNS (20), BENCH_NODES (3), BENCH_NODE_RUNS (5), BENCH_ROTATION_RUNS (20), BENCH_ETCD=off (skip the etcd
 # columns), BENCH_TIMEOUT (seconds the measuring may take, 900), BENCH_OUT (also save the
 # tables to this file); the services phase's BENCH_SVC_* knobs are in bench/README.md.
 set -euo pipefail
@@ -75,7 +75,7 @@ free_port() { # a loopback port nothing listens on (etcd needs fixed ports)
 
 etcd_args=()
 # etcd serves the control-plane phase only.
-export BENCH_PHASES=${BENCH_PHASES:-control-plane,nodes,services,ingress}
+export BENCH_PHASES=${BENCH_PHASES:-control-plane,nodes,services,rotation,ingress}
 case ",$BENCH_PHASES," in
   *,control-plane,*) ;;
   *) BENCH_ETCD=off ;;

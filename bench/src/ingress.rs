@@ -6,11 +6,11 @@
 //!    change is a new path, polled on the node's port 80 until it answers), and the node agent's
 //!    memory before and after 1,000 Ingresses.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
@@ -96,7 +96,7 @@ pub async fn measure(bin: &Path, work: &Path, k: &Knobs) -> Result<IngressPhase>
 
 /// The live part on a running cluster.
 async fn live(client: &kube::Client, data: &Path, up: u32, k: &Knobs, out: &mut IngressPhase) -> Result<()> {
-    let node_ip = node_ip(client).await?;
+    let node_ip = nodes::node_ip(client).await?;
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), "default");
     deployments
         .create(
@@ -173,19 +173,6 @@ fn ingress(name: &str, host: Option<&str>, path: &str) -> Ingress {
     }))
 }
 
-/// The one node's InternalIP.
-async fn node_ip(client: &kube::Client) -> Result<Ipv4Addr> {
-    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
-    let list = nodes.list(&Default::default()).await?;
-    let ip = list
-        .items
-        .iter()
-        .flat_map(|n| n.status.iter().flat_map(|s| s.addresses.iter().flatten()))
-        .find(|a| a.type_ == "InternalIP")
-        .context("no node InternalIP")?;
-    Ok(ip.address.parse()?)
-}
-
 /// GET `path` with `Host: host` on new connections until the status is `want` (polled
 /// every millisecond, bounded by `wait`).
 async fn until_status(target: SocketAddr, host: &str, path: &str, want: u16, wait: Duration) -> Result<()> {
@@ -244,7 +231,7 @@ pub fn print(p: &IngressPhase, k: &Knobs) {
             k.ingresses,
             mb(after.rss_kib),
             mb(after.rss_kib.saturating_sub(before.rss_kib)),
-            if mb(after.rss_kib) < 100.0 { "yes" } else { "no" }
+            crate::report::yes(mb(after.rss_kib) < 100.0)
         );
     }
 }
@@ -280,7 +267,7 @@ pub fn proxy_table(r: &IngressResults) -> String {
         let bar = match (v[0], v[1], v[2]) {
             (Some(p), Some(n), Some(h)) => format!(
                 "≥1.2× nginx and ≥ HAProxy: {} ({:.2}× nginx, {:.2}× HAProxy)",
-                if p >= 1.2 * n && p >= h { "yes" } else { "no" },
+                crate::report::yes(p >= 1.2 * n && p >= h),
                 p / n,
                 p / h
             ),
@@ -298,7 +285,7 @@ pub fn proxy_table(r: &IngressResults) -> String {
             .map(|x| Summary::of(if fresh { &x.fresh.latencies } else { &x.kept.latencies }).map(|s| s.p99))
             .collect();
         let bar = match (p99[0], p99[1]) {
-            (Some(p), Some(n)) => format!("no worse than nginx: {}", if p <= n { "yes" } else { "no" }),
+            (Some(p), Some(n)) => format!("no worse than nginx: {}", crate::report::yes(p <= n)),
             _ => String::new(),
         };
         let cells: Vec<String> = p99

@@ -18,6 +18,7 @@ mod podmem;
 mod pods;
 mod pods_report;
 mod report;
+mod rotation;
 mod services;
 mod services_dns;
 mod services_net;
@@ -80,12 +81,13 @@ struct Args {
     settle_secs: u64,
     /// Which parts to run: `control-plane` (items 1–5, `--nodes 0`), `nodes` (pods, node
     /// startup and memory per pod; needs root), `services` (proxy data paths, programming,
-    /// DNS; `BENCH_SVC_*` knobs) and `ingress` (the Ingress server beside nginx and HAProxy,
+    /// DNS; `BENCH_SVC_*` knobs), `rotation` (pods into and out of a Service's rotation on a
+    /// cluster; root) and `ingress` (the Ingress server beside nginx and HAProxy,
     /// changes and memory on a cluster; root; `BENCH_ING_*` knobs), comma-separated.
     #[arg(
         long,
         env = "BENCH_PHASES",
-        default_value = "control-plane,nodes,services,ingress",
+        default_value = "control-plane,nodes,services,rotation,ingress",
         value_delimiter = ','
     )]
     phases: Vec<String>,
@@ -171,6 +173,16 @@ async fn run(args: Args) -> Result<()> {
     } else {
         None
     };
+    let rotation = if args.runs("rotation") && host::is_root() {
+        let runs = std::env::var("BENCH_ROTATION_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        progress(&format!("{runs} pods into and out of a Service's rotation"));
+        Some((rotation::measure(&podway, &args.work_dir, runs).await?, runs))
+    } else {
+        None
+    };
     let ingress = if !args.runs("ingress") {
         None
     } else if !host::is_root() {
@@ -226,6 +238,9 @@ async fn run(args: Args) -> Result<()> {
     }
     if let Some((s, knobs)) = &services {
         services::print(s, knobs);
+    }
+    if let Some((r, runs)) = &rotation {
+        rotation::print(r, *runs);
     }
     if let Some((i, knobs)) = &ingress {
         ingress::print(i, knobs);

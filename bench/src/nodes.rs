@@ -268,6 +268,19 @@ pub async fn measure_up(bin: &Path, work: &Path, layout: &Layout, nodes: usize, 
     Ok(out)
 }
 
+/// The first node's InternalIP.
+pub async fn node_ip(client: &kube::Client) -> Result<std::net::Ipv4Addr> {
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let list = nodes.list(&Default::default()).await?;
+    let ip = list
+        .items
+        .iter()
+        .flat_map(|n| n.status.iter().flat_map(|s| s.addresses.iter().flatten()))
+        .find(|a| a.type_ == "InternalIP")
+        .context("no node InternalIP")?;
+    Ok(ip.address.parse()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,6 +241,15 @@ pub fn memory_rows(when: &str, sqlite: Option<Memory>, etcd: Option<Memory>, rss
     rows
 }
 
+/// A bar's verdict.
+pub fn yes(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::report::yes;
 use crate::services_dns::DnsResults;
 use crate::services_net::Load;
 use crate::services_nft::{FirstPacket, NftResults};
@@ -37,14 +38,6 @@ pub fn render(columns: &[&str], lines: &[Line]) -> String {
         out.push_str(&format!("| {} | {} | {} |\n", l.measure, l.cells.join(" | "), l.bar));
     }
     out
-}
-
-fn yes(met: bool) -> &'static str {
-    if met {
-        "yes"
-    } else {
-        "no"
-    }
 }
 
 /// Microseconds with one decimal.
