@@ -5,7 +5,6 @@
 //! and HTTP/2, connection pools, WebSocket upgrades, forwarded headers) carries the decision
 //! out. Neither knows how the other works.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -21,8 +20,8 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     /// The request method.
     pub method: &'a str,
-    /// Request headers by lowercase name (the first value of each).
-    pub headers: &'a BTreeMap<String, String>,
+    /// The request headers, as received.
+    pub headers: &'a http::HeaderMap,
     /// The client's address as the server saw it.
     pub client_ip: IpAddr,
     /// Whether the request arrived over TLS.
@@ -104,7 +103,8 @@ pub struct Affinity {
 pub struct Upstream {
     /// The ready endpoints to balance over, per request (never empty: no endpoints is a 503
     /// [`Decision::Respond`]). The server retries the next one when a connection is refused.
-    pub endpoints: Vec<SocketAddr>,
+    /// Shared with the routing table, so deciding copies no list.
+    pub endpoints: std::sync::Arc<[SocketAddr]>,
     /// How to speak to them.
     pub protocol: Protocol,
     /// The path (and query) to send upstream, after any rewrite.

@@ -78,7 +78,7 @@ pub struct Finding {
 #[derive(Debug)]
 enum Target {
     /// Balanced over these endpoints.
-    Endpoints(Vec<SocketAddr>),
+    Endpoints(Arc<[SocketAddr]>),
     /// Nothing to send to: 503.
     Unavailable,
 }
@@ -214,7 +214,7 @@ impl RouteTable {
             };
             let port = svc.port.clone().unwrap_or_default();
             match catalog.endpoints(ns, &svc.name, &port) {
-                Ok(e) => Target::Endpoints(e),
+                Ok(e) => Target::Endpoints(e.into()),
                 Err(why) => {
                     let (reason, message) = match why {
                         Unavailable::NoService => (

@@ -1,6 +1,5 @@
 //! The routing table against Ingresses as users write them.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
@@ -57,7 +56,7 @@ fn world(ingresses: Vec<Ingress>, secrets: Vec<Secret>) -> World {
 }
 
 fn ask(w: &World, host: &str, path: &str) -> Decision {
-    let headers = BTreeMap::new();
+    let headers = http::HeaderMap::new();
     let (path, query) = match path.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (path, None),
@@ -206,7 +205,7 @@ fn no_endpoints_is_503_with_a_finding_and_ready_endpoints_only_are_used() {
     assert_eq!(status(ask(&w, "h", "/empty")), 503);
     assert_eq!(w.findings[0].reason, "NoEndpoints");
     match ask(&w, "h", "/a") {
-        Decision::Proxy(u) => assert_eq!(u.endpoints, vec![ALPHA.parse::<SocketAddr>().unwrap()]),
+        Decision::Proxy(u) => assert_eq!(&u.endpoints[..], &[ALPHA.parse::<SocketAddr>().unwrap()]),
         other => panic!("{other:?}"),
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP(S) server on a node's ports 80 and 443: HTTP/1.1 and HTTP/2 (by ALPN on TLS, by the
 //! connection preface on plain HTTP), each request routed by the current table and carried out
-//! as it decides. A new table is swapped in atomically: requests in flight keep the table they
+//! as it decides, on one event loop per core. A new table is swapped in atomically: requests in flight keep the table they
 //! started with, connections stay open, nothing reloads.
 
 mod proxy;
@@ -47,8 +47,12 @@ impl RouterHandle {
     }
 }
 
-/// Serve plain HTTP on `http` and TLS on `https` until `shutdown`; connections already open
-/// finish on their own.
+/// Serve plain HTTP on `http` and TLS on `https` until `shutdown`, which also closes the
+/// connections still open.
+///
+/// Like nginx's workers, the server runs one single-threaded event loop per core, each
+/// accepting from the same listening sockets with a connection pool of its own: a request, its
+/// upstream exchange and its answer stay on one thread, with no hand-offs between threads.
 pub async fn serve(
     http: TcpListener,
     https: TcpListener,
@@ -56,11 +60,57 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(handle.clone())?));
+    let (http, https) = (http.into_std()?, https.into_std()?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = Vec::new();
+    for i in 0..workers {
+        let (http, https) = (http.try_clone()?, https.try_clone()?);
+        let (acceptor, handle, mut stopped) = (acceptor.clone(), handle.clone(), stopped.clone());
+        let thread =
+            std::thread::Builder::new()
+                .name(format!("ingress-{i}"))
+                .spawn(move || -> anyhow::Result<()> {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    rt.block_on(async move {
+                        let (http, https) = (TcpListener::from_std(http)?, TcpListener::from_std(https)?);
+                        let until = async move {
+                            let _ = stopped.wait_for(|s| *s).await;
+                        };
+                        accept_loop(http, https, acceptor, handle, until).await;
+                        anyhow::Ok(())
+                    })
+                })?;
+        threads.push(thread);
+    }
+    shutdown.await;
+    let _ = stop.send(true);
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            match t.join() {
+                Ok(Err(e)) => tracing::warn!("an Ingress server thread failed: {e:#}"),
+                Err(_) => tracing::warn!("an Ingress server thread panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// One event loop: accept on both listeners until `until`, each connection a local task.
+async fn accept_loop(
+    http: TcpListener,
+    https: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    handle: RouterHandle,
+    until: impl Future<Output = ()>,
+) {
     let proxy = Arc::new(proxy::Proxy::new(handle));
-    tokio::pin!(shutdown);
+    tokio::pin!(until);
     loop {
         tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut until => return,
             accepted = http.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);

@@ -5,7 +5,6 @@
 //! endpoint (ingress-nginx's `proxy_next_upstream error`) when the request has no body to
 //! replay; when every endpoint refuses the answer is 502, and 504 when the upstream is too slow.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -71,18 +70,12 @@ impl Proxy {
         let host = request_host(&req)
             .or_else(|| sni.map(str::to_string))
             .unwrap_or_default();
-        // The first value of each header.
-        let headers: BTreeMap<String, String> = req
-            .headers()
-            .keys()
-            .filter_map(|k| Some((k.as_str().to_string(), req.headers().get(k)?.to_str().ok()?.to_string())))
-            .collect();
         let view = RequestView {
             host: &host,
             path: req.uri().path(),
             query: req.uri().query(),
             method: req.method().as_str(),
-            headers: &headers,
+            headers: req.headers(),
             client_ip: peer.ip(),
             tls: sni.is_some(),
         };
@@ -303,7 +296,7 @@ mod tests {
         incoming.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
         incoming.insert("x-secret", HeaderValue::from_static("1"));
         let up = Upstream {
-            endpoints: vec![],
+            endpoints: Vec::new().into(),
             protocol: Protocol::Http,
             path_and_query: "/".into(),
             host: None,
