@@ -421,3 +421,111 @@ spec:
         &failed[..failed.len().min(5)]
     );
 }
+
+#[test]
+fn canary_by_header_and_weight_and_cookie_affinity_route_as_ingress_nginx_does() {
+    let (c, _layout, ip) = start();
+    whoami(&c, "alpha");
+    whoami(&c, "beta");
+    c.ok(&["scale", "deployment", "alpha", "--replicas=2"]);
+    let alphas = ready_pods(&c, "app=alpha", 2);
+    c.apply(
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: main
+  annotations:
+    nginx.ingress.kubernetes.io/affinity: cookie
+spec:
+  rules:
+  - host: canary.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: alpha, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: canary
+  annotations:
+    nginx.ingress.kubernetes.io/canary: "true"
+    nginx.ingress.kubernetes.io/canary-by-header: X-Canary
+spec:
+  rules:
+  - host: canary.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: beta, port: {number: 80}}}}
+"#,
+    );
+    let resolve = format!("canary.example.com:80:{ip}");
+    let url = "http://canary.example.com/";
+    let get = |extra: &[&str]| {
+        let mut args = vec!["--resolve", resolve.as_str()];
+        args.extend_from_slice(extra);
+        args.push(url);
+        curl(&args).expect("curl")
+    };
+    // Both Deployments' endpoints are in the table once the header reaches beta.
+    answers(
+        "the canary answers to its header",
+        &["--resolve", &resolve, "-H", "X-Canary: always", url],
+        |a| a.body.contains("Hostname: beta-"),
+    );
+    for _ in 0..10 {
+        assert!(
+            get(&[]).body.contains("Hostname: alpha-"),
+            "no header, weight 0: the main backend"
+        );
+        assert!(get(&["-H", "X-Canary: never"]).body.contains("Hostname: alpha-"));
+    }
+
+    // The affinity cookie pins a client to one alpha pod.
+    let first = get(&[]);
+    let set_cookie = first
+        .headers
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .unwrap_or_else(|| panic!("no Set-Cookie in {}", first.headers))
+        .to_string();
+    assert!(
+        set_cookie.starts_with("INGRESSCOOKIE=") && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
+    let pair = set_cookie.split(';').next().unwrap().trim().to_string();
+    let pinned: Vec<String> = (0..10)
+        .map(|_| {
+            let a = get(&["-H", &format!("Cookie: {pair}")]);
+            a.body
+                .lines()
+                .find(|l| l.starts_with("Hostname: "))
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(pinned.iter().all(|h| h == &pinned[0]), "{pinned:?}");
+    assert!(
+        alphas.iter().any(|p| pinned[0].ends_with(p.as_str())),
+        "{pinned:?} vs {alphas:?}"
+    );
+
+    // All the weight to the canary: every request without a header goes to beta.
+    c.ok(&[
+        "annotate",
+        "ingress",
+        "canary",
+        "nginx.ingress.kubernetes.io/canary-weight=100",
+    ]);
+    answers(
+        "weight 100 sends everything to the canary",
+        &["--resolve", &resolve, url],
+        |a| a.body.contains("Hostname: beta-"),
+    );
+    for _ in 0..10 {
+        assert!(get(&[]).body.contains("Hostname: beta-"));
+    }
+}

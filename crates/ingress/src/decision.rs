@@ -136,3 +136,16 @@ pub trait Router: Send + Sync {
     /// Ingress has a TLS section for it (None: the server's default certificate).
     fn certificate(&self, server_name: &str) -> Option<(String, String)>;
 }
+
+/// The value of cookie `name` in `headers` (every `Cookie` header, `;`-separated pairs).
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}

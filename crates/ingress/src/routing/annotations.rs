@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::decision::{Protocol, Timeouts};
+use crate::decision::{Affinity, Protocol, Timeouts};
 
 /// The annotations' prefix.
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -53,6 +53,28 @@ pub struct Options {
     pub default_backend: Option<String>,
     /// `enable-cors` and its `cors-*` settings.
     pub cors: Option<Cors>,
+    /// `affinity: cookie` and its `session-cookie-*` settings (the path defaults to the
+    /// Ingress path, filled in by the table).
+    pub affinity: Option<Affinity>,
+    /// `canary: "true"` and its rules: this Ingress's paths take a share of the traffic of the
+    /// same host and path of another Ingress.
+    pub canary: Option<Canary>,
+}
+
+/// When a request goes to the canary (ingress-nginx's order: header, then cookie, then weight).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    /// `canary-by-header`: the header whose value `always` sends to the canary and `never`
+    /// keeps away from it.
+    pub header: Option<String>,
+    /// `canary-by-header-value`: this value (instead of `always`) sends to the canary.
+    pub header_value: Option<String>,
+    /// `canary-by-cookie`: the cookie whose value `always`/`never` decides.
+    pub cookie: Option<String>,
+    /// `canary-weight` out of `canary-weight-total` (default 100).
+    pub weight: u32,
+    /// `canary-weight-total`.
+    pub weight_total: u32,
 }
 
 impl Default for Options {
@@ -74,6 +96,8 @@ impl Default for Options {
             intercept_errors: Vec::new(),
             default_backend: None,
             cors: None,
+            affinity: None,
+            canary: None,
         }
     }
 }
@@ -227,6 +251,42 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
         });
     }
 
+    if let Some(v) = get("affinity") {
+        if v == "cookie" {
+            let max_age = get("session-cookie-max-age").and_then(|m| match m.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    invalid("session-cookie-max-age", &m, "want a number of seconds");
+                    None
+                }
+            });
+            o.affinity = Some(Affinity {
+                cookie: get("session-cookie-name").unwrap_or_else(|| "INGRESSCOOKIE".into()),
+                path: get("session-cookie-path").unwrap_or_default(),
+                max_age,
+            });
+        } else {
+            invalid("affinity", &v, "podway implements affinity \"cookie\"");
+        }
+    }
+    if flag("canary", &mut invalid) == Some(true) {
+        let number = |name: &str, default: u32, invalid: &mut dyn FnMut(&str, &str, &str)| match get(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                invalid(name, &v, "want a whole number");
+                default
+            }),
+        };
+        let weight_total = number("canary-weight-total", 100, &mut invalid).max(1);
+        o.canary = Some(Canary {
+            header: get("canary-by-header"),
+            header_value: get("canary-by-header-value"),
+            cookie: get("canary-by-cookie"),
+            weight: number("canary-weight", 0, &mut invalid).min(weight_total),
+            weight_total,
+        });
+    }
+
     for name in annotations.keys() {
         if let Some(short) = name.strip_prefix(PREFIX) {
             if !SUPPORTED.contains(&short) {
@@ -270,6 +330,16 @@ const SUPPORTED: &[&str] = &[
     "cors-allow-headers",
     "cors-allow-credentials",
     "cors-max-age",
+    "affinity",
+    "session-cookie-name",
+    "session-cookie-path",
+    "session-cookie-max-age",
+    "canary",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-cookie",
+    "canary-weight",
+    "canary-weight-total",
 ];
 
 /// nginx's size syntax: a number with an optional k/m/g suffix (either case).
@@ -387,6 +457,34 @@ mod tests {
                 .permanent_redirect,
             Some(("/x".into(), 308))
         );
+    }
+
+    #[test]
+    fn canary_rules_parse_with_ingress_nginx_defaults() {
+        let c = of(&[
+            ("canary", "true"),
+            ("canary-weight", "30"),
+            ("canary-by-header", "X-Canary"),
+        ])
+        .0
+        .canary
+        .unwrap();
+        assert_eq!(
+            (c.weight, c.weight_total, c.header.as_deref()),
+            (30, 100, Some("X-Canary"))
+        );
+        assert!(
+            of(&[("canary-weight", "30")]).0.canary.is_none(),
+            "not a canary without canary: true"
+        );
+    }
+
+    #[test]
+    fn cookie_affinity_defaults_to_ingresscookie() {
+        let a = of(&[("affinity", "cookie")]).0.affinity.unwrap();
+        assert_eq!((a.cookie.as_str(), a.max_age), ("INGRESSCOOKIE", None));
+        let (_, p) = of(&[("affinity", "ip")]);
+        assert!(p[0].message.contains("\"ip\""));
     }
 
     #[test]

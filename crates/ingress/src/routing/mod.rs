@@ -10,6 +10,7 @@
 
 mod annotations;
 mod backends;
+mod canary;
 mod paths;
 
 use std::collections::{BTreeMap, HashMap};
@@ -88,8 +89,11 @@ enum Target {
 struct Route {
     matcher: Matcher,
     rule_path: String,
+    path_type: String,
     target: Target,
     options: Arc<Options>,
+    /// A canary Ingress's backend for the same host and path, and when it gets a request.
+    canary: Option<(Target, annotations::Canary)>,
 }
 
 /// The routes of one host, best first.
@@ -160,6 +164,15 @@ impl RouteTable {
                     &b.metadata.name,
                 ))
         });
+        // Canaries last, so the route each one joins is there.
+        let is_canary = |i: &Ingress| {
+            i.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(&format!("{PREFIX}canary")))
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        };
+        ours.sort_by_key(|i| is_canary(i));
         for ingress in ours {
             table.add(ingress, &catalog, &secrets, &mut findings);
         }
@@ -279,8 +292,10 @@ impl RouteTable {
                 self.default_backend = Some(Route {
                     matcher: Matcher::StringPrefix("/".into()),
                     rule_path: "/".into(),
+                    path_type: "ImplementationSpecific".into(),
                     target: t,
                     options: options.clone(),
+                    canary: None,
                 });
             }
         }
@@ -303,10 +318,27 @@ impl RouteTable {
                 let route = Route {
                     matcher,
                     rule_path: if path.is_empty() { "/".into() } else { path },
+                    path_type: p.path_type.clone(),
                     target: t,
                     options: options.clone(),
+                    canary: None,
                 };
-                self.host_mut(rule.host.as_deref()).routes.push(route);
+                let host = self.host_mut(rule.host.as_deref());
+                if let Some(rule) = &options.canary {
+                    // A canary joins the main route of the same host, path and type; alone, it
+                    // serves like any Ingress.
+                    let main = host.routes.iter_mut().find(|r| {
+                        r.options.canary.is_none()
+                            && r.canary.is_none()
+                            && r.rule_path == route.rule_path
+                            && r.path_type == route.path_type
+                    });
+                    if let Some(main) = main {
+                        main.canary = Some((route.target, rule.clone()));
+                        continue;
+                    }
+                }
+                host.routes.push(route);
             }
         }
     }
@@ -400,7 +432,11 @@ impl Router for RouteTable {
                 };
             }
         }
-        let endpoints = match &route.target {
+        let target = match &route.canary {
+            Some((t, rule)) if canary::wants(rule, request) => t,
+            _ => &route.target,
+        };
+        let endpoints = match target {
             Target::Endpoints(e) => e.clone(),
             Target::Unavailable => return respond(503, "503 Service Temporarily Unavailable"),
         };
@@ -416,7 +452,12 @@ impl Router for RouteTable {
             forwarded_prefix: o.forwarded_prefix.clone(),
             timeouts: o.timeouts,
             max_body: o.max_body,
-            affinity: None,
+            affinity: o.affinity.clone().map(|mut a| {
+                if a.path.is_empty() {
+                    a.path = route.rule_path.clone();
+                }
+                a
+            }),
             response_headers,
             intercept_errors: o.intercept_errors.clone(),
         }))

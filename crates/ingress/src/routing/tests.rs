@@ -300,3 +300,58 @@ fn annotations_apply_to_their_own_ingress_only() {
     );
     assert_eq!(status(ask(&w, "o.example.com", "/x")), 200);
 }
+
+#[test]
+fn a_canary_ingress_joins_the_main_route_of_its_host_and_path() {
+    let main = ingress(
+        "main",
+        json!({}),
+        json!({"rules": [{"host": "c.example.com", "http": {"paths": [path("/", "Prefix", "alpha")]}}]}),
+    );
+    let all = ingress(
+        "canary",
+        json!({"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "100"}),
+        json!({"rules": [{"host": "c.example.com", "http": {"paths": [path("/", "Prefix", "beta")]}}]}),
+    );
+    let w = world(vec![all, main], vec![]);
+    assert_eq!(
+        upstream(ask(&w, "c.example.com", "/x")).0,
+        BETA.parse().unwrap(),
+        "weight 100: all to the canary"
+    );
+    let by_header = ingress(
+        "canary",
+        json!({"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "x-canary"}),
+        json!({"rules": [{"host": "c.example.com", "http": {"paths": [path("/", "Prefix", "beta")]}}]}),
+    );
+    let main = ingress(
+        "main",
+        json!({}),
+        json!({"rules": [{"host": "c.example.com", "http": {"paths": [path("/", "Prefix", "alpha")]}}]}),
+    );
+    let w = world(vec![main, by_header], vec![]);
+    assert_eq!(
+        upstream(ask(&w, "c.example.com", "/x")).0,
+        ALPHA.parse().unwrap(),
+        "no header, weight 0: main"
+    );
+}
+
+#[test]
+fn cookie_affinity_takes_the_rule_path_unless_set() {
+    let w = world(
+        vec![ingress(
+            "a",
+            json!({"nginx.ingress.kubernetes.io/affinity": "cookie"}),
+            json!({"rules": [{"http": {"paths": [path("/app", "Prefix", "alpha")]}}]}),
+        )],
+        vec![],
+    );
+    match ask(&w, "h", "/app/x") {
+        Decision::Proxy(u) => {
+            let a = u.affinity.unwrap();
+            assert_eq!((a.cookie.as_str(), a.path.as_str()), ("INGRESSCOOKIE", "/app"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -21,7 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::RouterHandle;
-use crate::decision::{Decision, Protocol, RequestView, Upstream};
+use crate::decision::{cookie, Decision, Protocol, RequestView, Upstream};
 
 type Out = Response<BoxBody<Bytes, hyper::Error>>;
 type UpBody = BoxBody<Bytes, hyper::Error>;
@@ -106,7 +106,13 @@ impl Proxy {
         let replayable = body.is_end_stream();
         let mut body = Some(body);
         let n = up.endpoints.len();
-        let first = self.turn.fetch_add(1, Ordering::Relaxed);
+        // Cookie affinity: the endpoint the cookie names while it is still there; otherwise
+        // the next one in turn, and a cookie naming it.
+        let sticky = up.affinity.as_ref().and_then(|a| {
+            let token = cookie(&parts.headers, &a.cookie)?;
+            up.endpoints.iter().position(|e| endpoint_token(*e) == token)
+        });
+        let first = sticky.unwrap_or_else(|| self.turn.fetch_add(1, Ordering::Relaxed));
         let attempts = if replayable { n } else { 1 };
         let client = if up.protocol == Protocol::Grpc {
             &self.http2
@@ -133,7 +139,13 @@ impl Proxy {
             };
             let sent = tokio::time::timeout(up.timeouts.connect + up.timeouts.read, client.request(outgoing)).await;
             match sent {
-                Ok(Ok(resp)) => return self.finish(resp, &up, client_upgrade).await,
+                Ok(Ok(resp)) => {
+                    let mut out = self.finish(resp, &up, client_upgrade).await;
+                    if let (Some(a), None) = (&up.affinity, sticky) {
+                        set_affinity_cookie(&mut out, a, endpoint);
+                    }
+                    return out;
+                }
                 Ok(Err(e)) if e.is_connect() && attempt + 1 < attempts => continue,
                 Ok(Err(e)) => {
                     tracing::debug!("upstream {endpoint}: {e}");
@@ -175,6 +187,32 @@ impl Proxy {
             }
         }
         resp.map(|b| b.boxed())
+    }
+}
+
+/// The affinity cookie's value for `endpoint`: a stable hash (FNV-1a) of its address, so it
+/// names the same endpoint on every node and across restarts without revealing the address.
+fn endpoint_token(endpoint: SocketAddr) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in endpoint.to_string().bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn set_affinity_cookie(out: &mut Out, affinity: &crate::decision::Affinity, endpoint: SocketAddr) {
+    let mut value = format!(
+        "{}={}; Path={}; HttpOnly",
+        affinity.cookie,
+        endpoint_token(endpoint),
+        affinity.path
+    );
+    if let Some(age) = affinity.max_age {
+        value.push_str(&format!("; Max-Age={age}"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        out.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
@@ -279,6 +317,16 @@ mod tests {
 
     fn host_of(h: &str) -> Option<String> {
         request_host(&Request::builder().header("host", h).body(()).unwrap())
+    }
+
+    #[test]
+    fn an_affinity_token_is_stable_and_differs_per_endpoint() {
+        let (a, b) = ("10.0.0.1:80".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+        assert_eq!(endpoint_token(a), endpoint_token(a));
+        assert_ne!(endpoint_token(a), endpoint_token(b));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("x=1; INGRESSCOOKIE=abc"));
+        assert_eq!(cookie(&h, "INGRESSCOOKIE"), Some("abc"));
     }
 
     #[test]
