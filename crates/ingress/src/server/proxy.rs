@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,7 +44,17 @@ pub struct Proxy {
     handle: RouterHandle,
     http1: Client<HttpConnector, UpBody>,
     http2: Client<HttpConnector, UpBody>,
+    /// For `backend-protocol: HTTPS` (an error if rustls refused the configuration).
+    tls: Result<Arc<rustls::ClientConfig>, String>,
     turn: AtomicUsize,
+}
+
+/// Why an exchange with an endpoint failed.
+enum Failure {
+    /// The endpoint did not take the connection: another may.
+    Connect(String),
+    /// Anything after that.
+    Exchange(String),
 }
 
 impl Proxy {
@@ -57,10 +68,17 @@ impl Proxy {
             .pool_max_idle_per_host(1024)
             .build(connector.clone());
         let http2 = Client::builder(TokioExecutor::new()).http2_only(true).build(connector);
+        let tls = podway_tls::accept_any_client_config()
+            .map(|mut c| {
+                c.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Arc::new(c)
+            })
+            .map_err(|e| e.to_string());
         Proxy {
             handle,
             http1,
             http2,
+            tls,
             turn: AtomicUsize::new(0),
         }
     }
@@ -114,14 +132,14 @@ impl Proxy {
         });
         let first = sticky.unwrap_or_else(|| self.turn.fetch_add(1, Ordering::Relaxed));
         let attempts = if replayable { n } else { 1 };
-        let client = if up.protocol == Protocol::Grpc {
-            &self.http2
-        } else {
-            &self.http1
-        };
         for attempt in 0..attempts {
             let endpoint = up.endpoints[(first + attempt) % n];
-            let Ok(uri) = format!("http://{endpoint}{}", up.path_and_query).parse::<Uri>() else {
+            // The pooled clients take absolute URIs; a TLS connection of its own, origin-form.
+            let uri = match up.protocol {
+                Protocol::Https => up.path_and_query.clone(),
+                _ => format!("http://{endpoint}{}", up.path_and_query),
+            };
+            let Ok(uri) = uri.parse::<Uri>() else {
                 return respond(400, &[], "400 Bad Request\n".into());
             };
             let upstream_body: UpBody = match (replayable, body.take()) {
@@ -137,7 +155,11 @@ impl Proxy {
             } else {
                 Version::HTTP_11
             };
-            let sent = tokio::time::timeout(up.timeouts.connect + up.timeouts.read, client.request(outgoing)).await;
+            let sent = tokio::time::timeout(
+                up.timeouts.connect + up.timeouts.read,
+                self.send(&up, endpoint, outgoing),
+            )
+            .await;
             match sent {
                 Ok(Ok(resp)) => {
                     let mut out = self.finish(resp, &up, client_upgrade).await;
@@ -146,8 +168,8 @@ impl Proxy {
                     }
                     return out;
                 }
-                Ok(Err(e)) if e.is_connect() && attempt + 1 < attempts => continue,
-                Ok(Err(e)) => {
+                Ok(Err(Failure::Connect(_))) if attempt + 1 < attempts => continue,
+                Ok(Err(Failure::Connect(e) | Failure::Exchange(e))) => {
                     tracing::debug!("upstream {endpoint}: {e}");
                     return respond(502, &[], "502 Bad Gateway\n".into());
                 }
@@ -155,6 +177,50 @@ impl Proxy {
             }
         }
         respond(502, &[], "502 Bad Gateway\n".into())
+    }
+
+    /// One exchange with `endpoint`: over the pools for HTTP and gRPC, over a TLS connection
+    /// of its own for HTTPS backends (their certificates are not checked, as ingress-nginx's
+    /// `proxy_ssl_verify off` default).
+    async fn send(
+        &self,
+        up: &Upstream,
+        endpoint: SocketAddr,
+        req: Request<UpBody>,
+    ) -> Result<Response<Incoming>, Failure> {
+        let pooled = match up.protocol {
+            Protocol::Http => &self.http1,
+            Protocol::Grpc => &self.http2,
+            Protocol::Https => return self.send_tls(endpoint, req).await,
+        };
+        pooled.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                Failure::Connect(e.to_string())
+            } else {
+                Failure::Exchange(e.to_string())
+            }
+        })
+    }
+
+    async fn send_tls(&self, endpoint: SocketAddr, req: Request<UpBody>) -> Result<Response<Incoming>, Failure> {
+        let tcp = tokio::net::TcpStream::connect(endpoint)
+            .await
+            .map_err(|e| Failure::Connect(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let config = self.tls.clone().map_err(Failure::Exchange)?;
+        let name = podway_tls::server_name(&endpoint.ip().to_string()).map_err(|e| Failure::Exchange(e.to_string()))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Failure::Exchange(format!("TLS: {e}")))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| Failure::Exchange(e.to_string()))?;
+        tokio::spawn(connection.with_upgrades());
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| Failure::Exchange(e.to_string()))
     }
 
     async fn finish(
