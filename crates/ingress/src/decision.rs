@@ -121,9 +121,12 @@ pub struct Upstream {
     pub affinity: Option<Affinity>,
     /// Headers to add to the response (CORS).
     pub response_headers: Vec<(String, String)>,
-    /// Upstream answers with these statuses are replaced by the default backend's
-    /// (`custom-http-errors`).
+    /// Upstream answers with these statuses are replaced (`custom-http-errors`): by the
+    /// answer of [`Upstream::error_backend`] when there is one, else by a short page.
     pub intercept_errors: Vec<u16>,
+    /// The `default-backend` annotation's endpoints, asked for the page of an intercepted
+    /// error (with `X-Code`, `X-Original-URI` and `X-Format` as ingress-nginx sends them).
+    pub error_backend: Option<std::sync::Arc<[SocketAddr]>>,
 }
 
 /// Routing, as the server calls it. Implementations are swapped atomically when the

@@ -17,10 +17,12 @@ use podway_ingress::{Decision, Protocol, RequestView, Router, Upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Sends everything to `endpoints` with `protocol`, limiting bodies to 16 bytes.
+/// Sends everything to `endpoints` with `protocol`, limiting bodies to 16 bytes; with
+/// `errors`, upstream 404s are answered by that endpoint.
 struct Fixed {
     endpoints: Vec<SocketAddr>,
     protocol: Protocol,
+    errors: Option<SocketAddr>,
 }
 
 impl Router for Fixed {
@@ -35,7 +37,8 @@ impl Router for Fixed {
             max_body: Some(16),
             affinity: None,
             response_headers: vec![],
-            intercept_errors: vec![],
+            intercept_errors: self.errors.map(|_| vec![404]).unwrap_or_default(),
+            error_backend: self.errors.map(|e| vec![e].into()),
         }))
     }
 
@@ -69,10 +72,17 @@ async fn handle(name: &'static str, mut req: Request<Incoming>) -> Result<Respon
         return Ok(resp);
     }
     let mut text = format!("{name}\n{} {}\n", req.method(), req.uri());
+    let status = if req.uri().path() == "/missing" && name != "errors" {
+        404
+    } else {
+        200
+    };
     for (k, v) in req.headers() {
         text += &format!("{k}: {}\n", v.to_str().unwrap_or(""));
     }
-    Ok(Response::new(Full::new(Bytes::from(text))))
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    Ok(resp)
 }
 
 /// An upstream on loopback, plain or TLS (a fresh self-signed certificate).
@@ -154,6 +164,7 @@ async fn a_request_is_forwarded_with_the_forwarded_headers() {
     let addr = ingress(Fixed {
         endpoints: vec![up],
         protocol: Protocol::Http,
+        errors: None,
     })
     .await;
     let answer = raw(addr, &get("/hello?x=1")).await;
@@ -177,6 +188,7 @@ async fn a_refused_endpoint_is_skipped_and_all_refusing_is_502() {
     let addr = ingress(Fixed {
         endpoints: vec![closed_port(), up],
         protocol: Protocol::Http,
+        errors: None,
     })
     .await;
     // Round-robin starts at either endpoint: every request still reaches the live one.
@@ -187,6 +199,7 @@ async fn a_refused_endpoint_is_skipped_and_all_refusing_is_502() {
     let dead = ingress(Fixed {
         endpoints: vec![closed_port(), closed_port()],
         protocol: Protocol::Http,
+        errors: None,
     })
     .await;
     assert!(raw(dead, &get("/")).await.starts_with("HTTP/1.1 502"));
@@ -198,6 +211,7 @@ async fn an_https_backend_is_reached_over_tls() {
     let addr = ingress(Fixed {
         endpoints: vec![up],
         protocol: Protocol::Https,
+        errors: None,
     })
     .await;
     let answer = raw(addr, &get("/tls")).await;
@@ -211,6 +225,7 @@ async fn an_upgrade_is_spliced_both_ways() {
     let addr = ingress(Fixed {
         endpoints: vec![up],
         protocol: Protocol::Http,
+        errors: None,
     })
     .await;
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -237,6 +252,7 @@ async fn a_body_over_the_limit_is_refused_with_413_and_http2_is_spoken() {
     let addr = ingress(Fixed {
         endpoints: vec![up],
         protocol: Protocol::Http,
+        errors: None,
     })
     .await;
     let big = "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 17\r\nConnection: close\r\n\r\n01234567890123456";
@@ -260,4 +276,23 @@ async fn a_body_over_the_limit_is_refused_with_413_and_http2_is_spoken() {
         body.contains("one\nGET /h2") && body.contains("host: web.example.com"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn an_intercepted_error_is_answered_by_the_error_backend_with_its_code() {
+    let (up, errors) = (upstream("one", false).await, upstream("errors", false).await);
+    let addr = ingress(Fixed {
+        endpoints: vec![up],
+        protocol: Protocol::Http,
+        errors: Some(errors),
+    })
+    .await;
+    let answer = raw(addr, &get("/missing")).await;
+    assert!(answer.contains("errors\nGET /missing"), "{answer}");
+    assert!(
+        answer.contains("x-code: 404") && answer.contains("x-original-uri: /missing"),
+        "{answer}"
+    );
+    // Other answers pass untouched.
+    assert!(raw(addr, &get("/found")).await.contains("one\nGET /found"));
 }

@@ -54,6 +54,16 @@ impl<'a> Catalog<'a> {
         }
     }
 
+    /// The first port of Service `namespace/name` (the `default-backend` annotation names a
+    /// Service without a port, and ingress-nginx takes its first).
+    pub fn first_port(&self, namespace: &str, name: &str) -> ServiceBackendPort {
+        let number = self
+            .services
+            .get(&(namespace, name))
+            .and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port));
+        ServiceBackendPort { name: None, number }
+    }
+
     /// The ready endpoints of Service `namespace/name` on `port`, sorted.
     pub fn endpoints(
         &self,

@@ -94,6 +94,9 @@ struct Route {
     options: Arc<Options>,
     /// A canary Ingress's backend for the same host and path, and when it gets a request.
     canary: Option<(Target, annotations::Canary)>,
+    /// The `default-backend` annotation's endpoints: they answer when the route's own have
+    /// none, and serve the pages of intercepted errors.
+    fallback: Option<Arc<[SocketAddr]>>,
 }
 
 /// The routes of one host, best first.
@@ -213,6 +216,19 @@ impl RouteTable {
             };
             find(true, reason, p.message);
         }
+        let fallback: Option<Arc<[SocketAddr]>> = options.default_backend.as_deref().and_then(|svc| {
+            match catalog.endpoints(ns, svc, &catalog.first_port(ns, svc)) {
+                Ok(e) => Some(e.into()),
+                Err(why) => {
+                    find(
+                        true,
+                        "DefaultBackendUnavailable",
+                        format!("default-backend Service {ns}/{svc} has no ready endpoints ({why:?}); podway's own pages answer instead"),
+                    );
+                    None
+                }
+            }
+        });
         let options = Arc::new(options);
         let Some(spec) = &ingress.spec else { return };
 
@@ -296,6 +312,7 @@ impl RouteTable {
                     target: t,
                     options: options.clone(),
                     canary: None,
+                    fallback: fallback.clone(),
                 });
             }
         }
@@ -322,6 +339,7 @@ impl RouteTable {
                     target: t,
                     options: options.clone(),
                     canary: None,
+                    fallback: fallback.clone(),
                 };
                 let host = self.host_mut(rule.host.as_deref());
                 if let Some(rule) = &options.canary {
@@ -436,9 +454,10 @@ impl Router for RouteTable {
             Some((t, rule)) if canary::wants(rule, request) => t,
             _ => &route.target,
         };
-        let endpoints = match target {
-            Target::Endpoints(e) => e.clone(),
-            Target::Unavailable => return respond(503, "503 Service Temporarily Unavailable"),
+        let endpoints = match (target, &route.fallback) {
+            (Target::Endpoints(e), _) => e.clone(),
+            (Target::Unavailable, Some(fallback)) => fallback.clone(),
+            (Target::Unavailable, None) => return respond(503, "503 Service Temporarily Unavailable"),
         };
         let path_and_query = match &o.rewrite_target {
             Some(t) => paths::rewrite(&route.matcher, request.path, request.query, t),
@@ -460,6 +479,7 @@ impl Router for RouteTable {
             }),
             response_headers,
             intercept_errors: o.intercept_errors.clone(),
+            error_backend: route.fallback.clone().filter(|_| !o.intercept_errors.is_empty()),
         }))
     }
 

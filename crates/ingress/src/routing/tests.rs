@@ -355,3 +355,23 @@ fn cookie_affinity_takes_the_rule_path_unless_set() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_default_backend_annotation_answers_for_a_backend_without_endpoints_and_for_errors() {
+    let w = world(
+        vec![ingress(
+            "d",
+            json!({"nginx.ingress.kubernetes.io/default-backend": "beta", "nginx.ingress.kubernetes.io/custom-http-errors": "404,503"}),
+            json!({"rules": [{"http": {"paths": [path("/empty", "Prefix", "empty"), path("/a", "Prefix", "alpha")]}}]}),
+        )],
+        vec![],
+    );
+    assert_eq!(upstream(ask(&w, "h", "/empty")).0, BETA.parse().unwrap());
+    match ask(&w, "h", "/a") {
+        Decision::Proxy(u) => {
+            assert_eq!(u.intercept_errors, vec![404, 503]);
+            assert_eq!(&u.error_backend.unwrap()[..], &[BETA.parse::<SocketAddr>().unwrap()]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -162,7 +162,8 @@ impl Proxy {
             .await;
             match sent {
                 Ok(Ok(resp)) => {
-                    let mut out = self.finish(resp, &up, client_upgrade).await;
+                    let accept = parts.headers.get(header::ACCEPT).cloned();
+                    let mut out = self.finish(resp, &up, client_upgrade, accept).await;
                     if let (Some(a), None) = (&up.affinity, sticky) {
                         set_affinity_cookie(&mut out, a, endpoint);
                     }
@@ -223,14 +224,35 @@ impl Proxy {
             .map_err(|e| Failure::Exchange(e.to_string()))
     }
 
+    /// The default backend's page for an intercepted `status`, as ingress-nginx asks for it.
+    async fn error_page(&self, up: &Upstream, status: u16, accept: Option<HeaderValue>) -> Option<Out> {
+        let backend = up.error_backend.as_ref().filter(|b| !b.is_empty())?;
+        let endpoint = backend[self.turn.fetch_add(1, Ordering::Relaxed) % backend.len()];
+        let mut req = Request::new(Empty::new().map_err(|never| match never {}).boxed());
+        *req.uri_mut() = format!("http://{endpoint}{}", up.path_and_query).parse().ok()?;
+        let h = req.headers_mut();
+        h.insert("x-code", HeaderValue::from(status));
+        h.insert("x-original-uri", HeaderValue::from_str(&up.path_and_query).ok()?);
+        h.insert("x-format", accept.unwrap_or(HeaderValue::from_static("text/html")));
+        let resp = tokio::time::timeout(up.timeouts.connect + up.timeouts.read, self.http1.request(req))
+            .await
+            .ok()?
+            .ok()?;
+        Some(resp.map(|b| b.boxed()))
+    }
+
     async fn finish(
         &self,
         mut resp: Response<Incoming>,
         up: &Upstream,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        accept: Option<HeaderValue>,
     ) -> Out {
         let status = resp.status().as_u16();
         if up.intercept_errors.contains(&status) {
+            if let Some(page) = self.error_page(up, status, accept).await {
+                return page;
+            }
             let reason = resp.status().canonical_reason().unwrap_or("");
             return respond(status, &[], format!("{status} {reason}\n"));
         }
@@ -420,6 +442,7 @@ mod tests {
             affinity: None,
             response_headers: vec![],
             intercept_errors: vec![],
+            error_backend: None,
         };
         let h = upstream_headers(
             &incoming,
