@@ -36,6 +36,8 @@ pub struct Knobs {
     pub seconds: u64,
     /// `BENCH_SVC_ROUNDS`: rounds over the proxies, and bulk runs per nftables target (3).
     pub rounds: usize,
+    /// `BENCH_SVC_DNS_ONLY=1`: only the DNS part (no namespaces, quick to rerun).
+    pub dns_only: bool,
 }
 
 impl Knobs {
@@ -51,6 +53,7 @@ impl Knobs {
             concurrency: get("BENCH_SVC_CONCURRENCY", 16).max(1),
             seconds: get("BENCH_SVC_SECONDS", 3).clamp(1, 60),
             rounds: get("BENCH_SVC_ROUNDS", 3).clamp(1, 20),
+            dns_only: get("BENCH_SVC_DNS_ONLY", 0) == 1,
         }
     }
 }
@@ -76,7 +79,10 @@ fn progress(msg: &str) {
 /// configs.
 pub fn measure(work: &Path, k: &Knobs) -> Result<Services> {
     let mut out = Services::default();
-    if crate::host::is_root() {
+    if k.dns_only {
+        out.notes
+            .push("nftables and proxies skipped: BENCH_SVC_DNS_ONLY=1".into());
+    } else if crate::host::is_root() {
         let (nft, proxies) = in_namespaces(work, k)?;
         out.nft = Some(nft);
         out.proxies = Some(proxies);

@@ -40,7 +40,7 @@ pub struct Qps {
 pub struct NewService {
     /// Services already present.
     pub services: usize,
-    /// `Records::build` alone.
+    /// `Records::layered` alone.
     pub build: Vec<Duration>,
     /// Build start → the new name's first positive answer.
     pub resolvable: Vec<Duration>,
@@ -254,7 +254,18 @@ fn new_services(n: usize, creates: usize) -> Result<NewService> {
     let (mut svcs, mut slices) = objects(n + creates);
     let new_svcs = svcs.split_off(n);
     let new_slices = slices.split_off(n);
-    let server = Server::start(Records::build(&svcs, &slices, DOMAIN))?;
+    let base = std::sync::Arc::new(Records::build(&svcs, &slices, DOMAIN));
+    let server = Server::start(Records::layered(
+        base.clone(),
+        ["default"],
+        [],
+        [],
+        Default::default(),
+        DOMAIN,
+    ))?;
+    // As the watch loop does: each change is answered by a snapshot layered over the last full
+    // one, holding every Service changed since (the full rebuild runs off the loop).
+    let mut changed = std::collections::HashSet::new();
     let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
     sock.connect(server.addr)?;
     sock.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -263,11 +274,13 @@ fn new_services(n: usize, creates: usize) -> Result<NewService> {
         ..NewService::default()
     };
     for (k, (svc, slice)) in new_svcs.into_iter().zip(new_slices).enumerate() {
-        let name = format!("{}.default.svc.{DOMAIN}", svc.metadata.name.clone().unwrap_or_default());
+        let svc_name = svc.metadata.name.clone().unwrap_or_default();
+        let name = format!("{svc_name}.default.svc.{DOMAIN}");
+        changed.insert(("default".to_string(), svc_name));
         svcs.push(svc);
         slices.push(slice);
         let start = Instant::now();
-        let records = Records::build(&svcs, &slices, DOMAIN);
+        let records = Records::layered(base.clone(), ["default"], &svcs, &slices, changed.clone(), DOMAIN);
         out.build.push(start.elapsed());
         server.handle.store(records);
         let mut buf = [0u8; 512];

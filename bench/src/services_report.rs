@@ -275,7 +275,7 @@ fn dns_rows(d: &DnsResults) -> Vec<Line> {
         let b = Summary::of(&n.build);
         rows.push(line(
             format!(
-                "4. new Service resolvable beside {} (snapshot rebuild + swap + first answer), max of {}",
+                "4. new Service resolvable beside {} (layered snapshot + swap + first answer), max of {}",
                 n.services,
                 n.resolvable.len()
             ),
@@ -283,7 +283,7 @@ fn dns_rows(d: &DnsResults) -> Vec<Line> {
             opt(r, |s| format!("< 100 ms: {}", yes(s.max < Duration::from_millis(100)))),
         ));
         rows.push(line(
-            "4. of which `Records::build`, median",
+            "4. of which `Records::layered`, median",
             vec![opt(b, |s| ms(s.p50)), dash()],
             "",
         ));

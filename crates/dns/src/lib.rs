@@ -25,7 +25,7 @@ mod watch;
 pub mod wire;
 
 pub use answer::{answer, answer_into, finish_chase, Answer, Chase, Outcome, Transport};
-pub use records::{Records, RecordsHandle};
+pub use records::{Records, RecordsHandle, ServiceKey};
 pub use server::{serve, serve_on, Listeners};
 pub use upstream::{Upstream, UpstreamError};
 pub use watch::{run, DnsConfig};

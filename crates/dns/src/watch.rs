@@ -1,10 +1,12 @@
-//! Keeping the snapshot current: reflectors on Namespaces, Services and EndpointSlices mark
-//! it dirty; one rebuild loop turns each burst of changes into one new snapshot.
+//! Keeping the snapshot current: reflectors on Namespaces, Services and EndpointSlices record
+//! which Services each change touches; one loop answers a burst of changes at once with a
+//! layered snapshot and rebuilds the full one off the loop.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -15,7 +17,7 @@ use kube::{Api, Client};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::records::{Records, RecordsHandle};
+use crate::records::{Records, RecordsHandle, ServiceKey};
 use crate::server::{serve_on, Listeners};
 use crate::upstream::Upstream;
 
@@ -45,18 +47,14 @@ pub async fn run(
     }
     let records = RecordsHandle::new(Records::unsynced(&config.domain));
     let dirty = Arc::new(Notify::new());
+    let changes = SharedChanges::default();
     let mut tasks = JoinSet::new();
-    let namespaces = reflect::<Namespace>(&client, &dirty, &mut tasks);
-    let services = reflect::<Service>(&client, &dirty, &mut tasks);
-    let slices = reflect::<EndpointSlice>(&client, &dirty, &mut tasks);
-    tasks.spawn(rebuild(
-        namespaces,
-        services,
-        slices,
-        records.clone(),
-        dirty,
-        config.domain.clone(),
-    ));
+    let caches = Caches {
+        namespaces: reflect::<Namespace>(&client, &dirty, &changes, |_| Touches::Everything, &mut tasks),
+        services: reflect::<Service>(&client, &dirty, &changes, service_touches, &mut tasks),
+        slices: reflect::<EndpointSlice>(&client, &dirty, &changes, slice_touches, &mut tasks),
+    };
+    tasks.spawn(rebuild(caches, changes, records.clone(), dirty, config.domain.clone()));
     tasks.spawn(async move {
         serve_on(listeners, records, upstream, std::future::pending()).await;
     });
@@ -65,8 +63,56 @@ pub async fn run(
     Ok(())
 }
 
-/// Starts a reflector for `K` that wakes `dirty` on every event.
-fn reflect<K>(client: &Client, dirty: &Arc<Notify>, tasks: &mut JoinSet<()>) -> Store<K>
+/// What changed since the rebuild loop last looked.
+#[derive(Debug, Default)]
+struct Changes {
+    /// Services whose names may answer differently.
+    keys: HashSet<ServiceKey>,
+    /// Something that needs a full rebuild (a Namespace, a watch restarting).
+    full: bool,
+}
+
+/// The changes, shared by the reflectors (writers) and the rebuild loop (taker).
+type SharedChanges = Arc<Mutex<Changes>>;
+
+/// What one object's change touches.
+enum Touches {
+    /// This Service's names.
+    Service(ServiceKey),
+    /// Every name.
+    Everything,
+    /// No name.
+    Nothing,
+}
+
+fn service_touches(s: &Service) -> Touches {
+    let m = &s.metadata;
+    Touches::Service(key(m.namespace.as_deref(), m.name.as_deref()))
+}
+
+fn slice_touches(e: &EndpointSlice) -> Touches {
+    let m = &e.metadata;
+    match m.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) {
+        Some(owner) => Touches::Service(key(m.namespace.as_deref(), Some(owner))),
+        None => Touches::Nothing,
+    }
+}
+
+fn key(ns: Option<&str>, name: Option<&str>) -> ServiceKey {
+    (
+        ns.unwrap_or("").to_ascii_lowercase(),
+        name.unwrap_or("").to_ascii_lowercase(),
+    )
+}
+
+/// Starts a reflector for `K` that records what each event touches and wakes `dirty`.
+fn reflect<K>(
+    client: &Client,
+    dirty: &Arc<Notify>,
+    changes: &SharedChanges,
+    touches: fn(&K) -> Touches,
+    tasks: &mut JoinSet<()>,
+) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
@@ -76,48 +122,152 @@ where
         watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
     )
     .default_backoff();
-    let dirty = dirty.clone();
+    let (dirty, changes) = (dirty.clone(), changes.clone());
     tasks.spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
-            match event {
-                // The store applies the event before yielding it, so the rebuild sees it.
-                Ok(_) => dirty.notify_one(),
-                Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "dns watch failed; retrying"),
+            // The store applies the event before yielding it, so the rebuild sees it.
+            let touched = match &event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => touches(o),
+                Ok(_) => Touches::Everything,
+                Err(e) => {
+                    tracing::warn!(kind = %K::kind(&()), error = %e, "dns watch failed; retrying");
+                    continue;
+                }
+            };
+            {
+                let mut c = changes.lock().unwrap_or_else(|p| p.into_inner());
+                match touched {
+                    Touches::Service(k) => {
+                        c.keys.insert(k);
+                    }
+                    Touches::Everything => c.full = true,
+                    Touches::Nothing => continue,
+                }
             }
+            dirty.notify_one();
         }
     });
     store
 }
 
-/// Rebuilds the snapshot after each burst of changes, once all three caches are synced.
-/// `Notify` keeps one pending wake-up, so changes during a rebuild cause exactly one more.
-async fn rebuild(
+/// The three caches the snapshot is built from.
+#[derive(Clone)]
+struct Caches {
     namespaces: Store<Namespace>,
     services: Store<Service>,
     slices: Store<EndpointSlice>,
-    records: RecordsHandle,
-    dirty: Arc<Notify>,
-    domain: String,
-) {
+}
+
+impl Caches {
+    fn namespace_names(&self) -> Vec<String> {
+        self.namespaces
+            .state()
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect()
+    }
+
+    fn full(&self, domain: &str) -> Records {
+        let (svcs, eps) = (self.services.state(), self.slices.state());
+        let built = Records::build_with_namespaces(
+            self.namespace_names(),
+            svcs.iter().map(|s| &**s),
+            eps.iter().map(|s| &**s),
+            domain,
+        );
+        tracing::debug!(names = built.len(), "dns snapshot rebuilt");
+        built
+    }
+
+    fn layered(&self, base: Arc<Records>, changed: HashSet<ServiceKey>, domain: &str) -> Records {
+        let (svcs, eps) = (self.services.state(), self.slices.state());
+        Records::layered(
+            base,
+            self.namespace_names(),
+            svcs.iter().map(|s| &**s),
+            eps.iter().map(|s| &**s),
+            changed,
+            domain,
+        )
+    }
+}
+
+/// A full rebuild running off the loop, and the Services changed since it read the caches.
+struct Building {
+    task: tokio::task::JoinHandle<Records>,
+    since: HashSet<ServiceKey>,
+}
+
+impl Building {
+    fn start(caches: &Caches, domain: &str) -> Building {
+        let (caches, domain) = (caches.clone(), domain.to_string());
+        Building {
+            task: tokio::task::spawn_blocking(move || caches.full(&domain)),
+            since: HashSet::new(),
+        }
+    }
+}
+
+/// Keeps the snapshot current once all three caches are synced. A change to some Services is
+/// answered at once by a layered snapshot (the changed Services built alone, over the last
+/// full snapshot) while a full rebuild runs off the loop; a change to everything (a
+/// Namespace, a watch restarting) is rebuilt in full first.
+async fn rebuild(caches: Caches, changes: SharedChanges, records: RecordsHandle, dirty: Arc<Notify>, domain: String) {
     for ready in [
-        namespaces.wait_until_ready().await,
-        services.wait_until_ready().await,
-        slices.wait_until_ready().await,
+        caches.namespaces.wait_until_ready().await,
+        caches.services.wait_until_ready().await,
+        caches.slices.wait_until_ready().await,
     ] {
         if ready.is_err() {
             return;
         }
     }
+    let take = || std::mem::take(&mut *changes.lock().unwrap_or_else(|p| p.into_inner()));
+    take();
+    let mut base = Arc::new(caches.full(&domain));
+    records.store_arc(base.clone());
+    // Services changed since `base` read the caches.
+    let mut pending: HashSet<ServiceKey> = HashSet::new();
+    let mut building: Option<Building> = None;
     loop {
-        let ns = namespaces.state();
-        let svcs = services.state();
-        let eps = slices.state();
-        let names = ns.iter().filter_map(|n| n.metadata.name.clone());
-        let built = Records::build_with_namespaces(names, svcs.iter().map(|s| &**s), eps.iter().map(|s| &**s), &domain);
-        tracing::debug!(names = built.len(), "dns snapshot rebuilt");
-        records.store(built);
-        dirty.notified().await;
+        tokio::select! {
+            _ = dirty.notified() => {
+                let changed = take();
+                if changed.full {
+                    building = None;
+                    let (c, d) = (caches.clone(), domain.clone());
+                    let Ok(full) = tokio::task::spawn_blocking(move || c.full(&d)).await else { return };
+                    base = Arc::new(full);
+                    pending.clear();
+                    records.store_arc(base.clone());
+                    continue;
+                }
+                if changed.keys.is_empty() {
+                    continue;
+                }
+                if let Some(b) = &mut building {
+                    b.since.extend(changed.keys.iter().cloned());
+                }
+                pending.extend(changed.keys);
+                records.store(caches.layered(base.clone(), pending.clone(), &domain));
+                if building.is_none() {
+                    building = Some(Building::start(&caches, &domain));
+                }
+            }
+            done = async { (&mut building.as_mut().expect("guarded").task).await }, if building.is_some() => {
+                let since = building.take().map(|b| b.since).unwrap_or_default();
+                let Ok(full) = done else { return };
+                base = Arc::new(full);
+                pending = since;
+                if pending.is_empty() {
+                    records.store_arc(base.clone());
+                } else {
+                    records.store(caches.layered(base.clone(), pending.clone(), &domain));
+                    building = Some(Building::start(&caches, &domain));
+                }
+            }
+        }
     }
 }
 
@@ -180,10 +330,15 @@ mod tests {
         let (eps, mut eps_w) = reflector::store::<EndpointSlice>();
         let records = RecordsHandle::new(Records::unsynced("cluster.local"));
         let dirty = Arc::new(Notify::new());
+        let changes = SharedChanges::default();
+        let caches = Caches {
+            namespaces: ns,
+            services: svcs,
+            slices: eps,
+        };
         let task = tokio::spawn(rebuild(
-            ns,
-            svcs,
-            eps,
+            caches,
+            changes.clone(),
             records.clone(),
             dirty.clone(),
             "cluster.local".into(),
@@ -209,12 +364,28 @@ mod tests {
         .await;
         assert_eq!(rcode_of(&records, "new.default.svc.cluster.local"), 3);
 
+        // A change to one Service answers from a layered snapshot first...
         svc_w.apply_watcher_event(&Event::Apply(svc("new", "10.96.0.9")));
+        changes.lock().unwrap().keys.insert(("default".into(), "new".into()));
         dirty.notify_one();
         until("the new Service", || {
             rcode_of(&records, "new.default.svc.cluster.local") == 0
         })
         .await;
+        assert_eq!(
+            rcode_of(&records, "web.default.svc.cluster.local"),
+            0,
+            "the others still answer"
+        );
+        // ...then from the full rebuild, which replaces it.
+        until("the full snapshot", || !records.load().is_layered()).await;
+        assert_eq!(rcode_of(&records, "new.default.svc.cluster.local"), 0);
+
+        // A deleted Service is gone at once.
+        svc_w.apply_watcher_event(&Event::Delete(svc("web", "10.96.0.5")));
+        changes.lock().unwrap().keys.insert(("default".into(), "web".into()));
+        dirty.notify_one();
+        until("web gone", || rcode_of(&records, "web.default.svc.cluster.local") == 3).await;
         task.abort();
     }
 }

@@ -58,6 +58,21 @@ pub struct Records {
     synced: bool,
     /// Turns address answers round, per query (relaxed: any spread will do).
     rotation: AtomicU32,
+    /// The SOA serial (the newest resourceVersion seen).
+    serial: u32,
+    /// Set on a layered snapshot: the full snapshot underneath, and the Services whose names
+    /// this one answers instead of it.
+    layer: Option<Layer>,
+}
+
+/// A Service by namespace and name, lowercase.
+pub type ServiceKey = (String, String);
+
+/// What a layered snapshot lays itself over.
+#[derive(Debug)]
+struct Layer {
+    base: Arc<Records>,
+    keys: HashSet<ServiceKey>,
 }
 
 struct ModelResolver<'a> {
@@ -149,6 +164,8 @@ impl Records {
             .collect();
         let soa_tail = soa_tail(&zone, model.serial as u32);
         Records {
+            serial: model.serial as u32,
+            layer: None,
             zone_labels: zone.split('.').filter(|l| !l.is_empty()).count(),
             zone: zone.into_boxed_str(),
             nodes,
@@ -158,6 +175,52 @@ impl Records {
             synced: true,
             rotation: AtomicU32::new(0),
         }
+    }
+
+    /// A snapshot answering for the Services in `changed` from `services` and `slices` (the
+    /// caller may pass all of them: only those Services and their slices are read) and for
+    /// every other name from `base`, the last full snapshot. Building it costs in proportion
+    /// to the change, not to the cluster, so a new Service answers at once beside thousands;
+    /// a full [`Records::build`] later replaces it. A name of a changed Service that is gone
+    /// answers NXDOMAIN at once; its reverse (PTR) records may linger until that rebuild.
+    pub fn layered<'a, N: AsRef<str>>(
+        base: Arc<Records>,
+        namespaces: impl IntoIterator<Item = N>,
+        services: impl IntoIterator<Item = &'a Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+        changed: HashSet<ServiceKey>,
+        domain: &str,
+    ) -> Records {
+        // Always over a full snapshot: `changed` holds every change since it was built.
+        let base = match &base.layer {
+            Some(layer) => layer.base.clone(),
+            None => base,
+        };
+        let key_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, name: Option<&str>| {
+            (
+                m.namespace.as_deref().unwrap_or("").to_ascii_lowercase(),
+                name.unwrap_or("").to_ascii_lowercase(),
+            )
+        };
+        let services = services
+            .into_iter()
+            .filter(|s| changed.contains(&key_of(&s.metadata, s.metadata.name.as_deref())));
+        let slices = slices.into_iter().filter(|e| {
+            let owner = e
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(model::SERVICE_NAME_LABEL));
+            owner.is_some_and(|o| changed.contains(&key_of(&e.metadata, Some(o))))
+        });
+        let mut top = Records::build_with_namespaces(namespaces, services, slices, domain);
+        if top.serial < base.serial {
+            top.serial = base.serial;
+            top.soa_tail = soa_tail(&top.zone, base.serial);
+        }
+        top.synced = base.synced;
+        top.layer = Some(Layer { base, keys: changed });
+        top
     }
 
     /// An empty snapshot for a server whose caches have not synced yet: names that would
@@ -175,14 +238,35 @@ impl Records {
         &self.zone
     }
 
-    /// Number of names in the snapshot (not counting pod and reverse names).
+    /// Number of names in the snapshot (not counting pod and reverse names; for a layered
+    /// snapshot, those of the full one underneath).
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        match &self.layer {
+            Some(layer) => layer.base.len(),
+            None => self.nodes.len(),
+        }
     }
 
     /// True when the snapshot has no names.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether this is a layered snapshot (see [`Records::layered`]).
+    pub fn is_layered(&self) -> bool {
+        self.layer.is_some()
+    }
+
+    /// The Service a name of the zone belongs to (`[...].<svc>.<ns>.svc.<zone>`).
+    fn service_key(&self, name: &str) -> Option<ServiceKey> {
+        let rel = names::in_zone(name, &self.zone)?;
+        let mut labels = rel.rsplit('.');
+        if labels.next()? != names::SVC {
+            return None;
+        }
+        let ns = labels.next()?;
+        let svc = labels.next()?;
+        Some((ns.to_string(), svc.to_string()))
     }
 
     pub(crate) fn zone_labels(&self) -> usize {
@@ -190,11 +274,16 @@ impl Records {
     }
 
     pub(crate) fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.get(name)
+        match &self.layer {
+            Some(layer) if !self.service_key(name).is_some_and(|k| layer.keys.contains(&k)) => layer.base.node(name),
+            _ => self.nodes.get(name),
+        }
     }
 
     pub(crate) fn reverse(&self, ip: &IpAddr) -> Option<&RrSet> {
-        self.reverse.get(ip)
+        self.reverse
+            .get(ip)
+            .or_else(|| self.layer.as_ref().and_then(|l| l.base.reverse(ip)))
     }
 
     pub(crate) fn has_namespace(&self, ns: &str) -> bool {
@@ -242,6 +331,12 @@ impl RecordsHandle {
     /// Replaces the snapshot; queries already being answered finish with the old one.
     pub fn store(&self, records: Records) {
         self.0.store(Arc::new(records));
+    }
+
+    /// [`RecordsHandle::store`] of a snapshot shared with its owner (a full snapshot kept to
+    /// lay changes over).
+    pub fn store_arc(&self, records: Arc<Records>) {
+        self.0.store(records);
     }
 
     /// The current snapshot.
