@@ -116,7 +116,7 @@ add rule ip podway-probe ep update @s { ip saddr }
 add rule ip podway-probe ep meta l4proto tcp dnat to 192.0.2.1:80
 add chain ip podway-probe pre { type nat hook prerouting priority -100 ; policy accept ; }
 add rule ip podway-probe pre ip daddr . meta l4proto . th dport vmap @m
-add rule ip podway-probe pre fib daddr type local numgen random mod 1 vmap { 0 : goto ep }
+add rule ip podway-probe pre fib daddr type local numgen random mod 2 == 0 goto ep
 add chain ip podway-probe post { type nat hook postrouting priority 100 ; policy accept ; }
 add rule ip podway-probe post masquerade fully-random
 delete table ip podway-probe

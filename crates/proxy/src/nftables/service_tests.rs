@@ -77,7 +77,8 @@ fn a_cluster_ip_spreads_over_every_ready_endpoint_and_masquerades_only_non_pod_s
         chain(&r, SVC),
         [
             "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade".to_string(),
-            format!("numgen random mod 2 vmap {{ 0 : goto {EP1}, 1 : goto {EP2} }}"),
+            format!("numgen random mod 2 == 0 goto {EP1}"),
+            format!("goto {EP2}"),
         ]
     );
     assert_eq!(
@@ -216,10 +217,7 @@ fn local_chain_lists_only_endpoints_on_this_node() {
         &node_port(web(vec![ep(1, true, false), ep(2, true, false)]), TrafficPolicy::Local),
         &config(),
     );
-    assert_eq!(
-        chain(&r, LOCAL),
-        [format!("numgen random mod 1 vmap {{ 0 : goto {EP1} }}")]
-    );
+    assert_eq!(chain(&r, LOCAL), [format!("goto {EP1}")]);
 }
 
 #[test]
@@ -232,7 +230,8 @@ fn client_ip_affinity_checks_each_endpoint_set_before_the_random_pick_and_refres
     assert_eq!(r.sets.len(), 2);
     let svc = chain(&r, SVC);
     assert_eq!(svc[1], format!("ip saddr @{set1} goto {EP1}"));
-    assert!(svc[3].starts_with("numgen random mod 2"));
+    assert_eq!(svc[3], format!("numgen random mod 2 == 0 goto {EP1}"));
+    assert_eq!(svc[4], format!("goto {EP2}"));
     assert_eq!(chain(&r, EP1)[1], format!("update @{set1} {{ ip saddr }}"));
 }
 
@@ -278,4 +277,21 @@ fn each_endpoint_counts_connections_in_its_chain_and_bytes_through_its_mark() {
     let rules = chain(&r, "endpoint-ns/web/tcp/http__10.244.1.5/8080");
     let at = rules.iter().position(|l| *l == counting).expect("the counting rule");
     assert!(at < rules.len() - 1, "counted before the DNAT, which ends the chain");
+}
+
+#[test]
+fn the_cascade_gives_each_of_n_endpoints_one_nth_of_the_flows() {
+    let eps: Vec<_> = (1..=4).map(|i| ep(i, true, false)).collect();
+    let r = port_rules(&web(eps), &config());
+    let svc = chain(&r, SVC);
+    let picks: Vec<&String> = svc.iter().filter(|r| r.contains("goto endpoint-")).collect();
+    // 1/4, then 1/3 of the rest, then 1/2 of the rest, then everything left: 1/4 each.
+    assert!(picks[0].starts_with("numgen random mod 4 == 0 goto "), "{picks:?}");
+    assert!(picks[1].starts_with("numgen random mod 3 == 0 goto "), "{picks:?}");
+    assert!(picks[2].starts_with("numgen random mod 2 == 0 goto "), "{picks:?}");
+    assert!(picks[3].starts_with("goto "), "{picks:?}");
+    let share = |i: u32| (0..i).fold(1.0, |left, k| left * (1.0 - 1.0 / f64::from(4 - k))) / f64::from(4 - i);
+    for i in 0..4 {
+        assert!((share(i) - 0.25).abs() < 1e-12, "endpoint {i} gets {}", share(i));
+    }
 }
