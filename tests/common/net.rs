@@ -45,7 +45,9 @@ pub fn get_raw(ip: &str, port: u16, path: &str) -> std::io::Result<String> {
     let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n")?;
+    // One write: `write!` would send the pieces separately, and a server reading one segment
+    // could answer a partial request.
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n").as_bytes())?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)

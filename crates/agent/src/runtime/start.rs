@@ -152,8 +152,12 @@ impl Worker {
         )
         .await;
         let cwd = req.cwd.clone();
+        let listens = builtin_listen_port(&req.argv, &full_env);
         match shim_client::start(&dir, req).await {
             Ok(pid) => {
+                if let (Some(port), Some(sandbox)) = (listens, self.sandbox.as_ref()) {
+                    until_listening(&sandbox.ip, port, pid).await;
+                }
                 let st = self.containers.entry(name.clone()).or_default();
                 st.waiting = None;
                 st.env = full_env;
@@ -194,5 +198,37 @@ impl Worker {
                 *wake = Some(wake.map_or(at, |w| w.min(at)));
             }
         }
+    }
+}
+
+/// The port a container running one of podway's built-in images (`EXE builtin-image NAME
+/// ARGS...`) will listen on.
+fn builtin_listen_port(argv: &[String], env: &[(String, String)]) -> Option<u16> {
+    let rest = argv
+        .get(2..)
+        .filter(|_| argv.get(1).map(String::as_str) == Some("builtin-image"))?;
+    let lookup = |key: &str| env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    crate::images::builtin::listen_port(rest, &lookup)
+}
+
+/// Wait (at most 2 s) until a just-started built-in image accepts connections on `port`, or its
+/// process `pid` has ended. Kubernetes reports a container without a readiness probe ready as
+/// soon as it starts, and its status takes a second or more to reach the Service proxies, long
+/// after any real server has bound its port. podway's path from start to rotation takes a few
+/// milliseconds, less than a loaded machine may need to start the process and bind: without
+/// this wait a rolling update sends its first connections to a port nobody listens on yet.
+async fn until_listening(ip: &str, port: u16, pid: i32) {
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else { return };
+    let addr = std::net::SocketAddr::new(ip, port);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < deadline {
+        let attempt = tokio::time::timeout(Duration::from_millis(100), tokio::net::TcpStream::connect(addr)).await;
+        if let Ok(Ok(_)) = attempt {
+            return;
+        }
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

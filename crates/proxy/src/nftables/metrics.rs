@@ -55,11 +55,15 @@ pub async fn serve<S: CounterSource>(listener: TcpListener, source: S, shutdown:
         };
         let source = source.clone();
         tokio::spawn(async move {
+            // Read until the end of the request head (a request may arrive in several segments).
             let mut buf = vec![0u8; 4096];
-            let n = match conn.read(&mut buf).await {
-                Ok(n) => n,
-                Err(_) => return,
-            };
+            let mut n = 0;
+            while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") && n < buf.len() {
+                match conn.read(&mut buf[n..]).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(got) => n += got,
+                }
+            }
             let request = String::from_utf8_lossy(&buf[..n]);
             let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>().as_slice() {
                 ["GET", path] if *path == "/metrics" || path.starts_with("/metrics?") => {

@@ -278,3 +278,21 @@ async fn malformed_requests_get_400_and_a_closed_connection() {
     client.stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
 }
+
+#[test]
+fn listen_port_names_the_port_each_image_serves_on_and_none_when_it_only_exits() {
+    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let no_env = |_: &str| None;
+    assert_eq!(super::listen_port(&argv(&["echo-hname"]), &no_env), Some(80));
+    assert_eq!(
+        super::listen_port(&argv(&["http-echo", "-text=hi", "-listen=:8081"]), &no_env),
+        Some(8081)
+    );
+    assert_eq!(
+        super::listen_port(&argv(&["http-echo"]), &no_env),
+        None,
+        "no -text: it exits"
+    );
+    let port_env = |k: &str| (k == "PORT").then(|| "9090".to_string());
+    assert_eq!(super::listen_port(&argv(&["echo-server"]), &port_env), Some(9090));
+}

@@ -74,6 +74,20 @@ pub fn run_builtin(argv: &[String]) -> anyhow::Result<()> {
     })
 }
 
+/// The TCP port a built-in image started as `argv` (`[NAME, ARGS...]`) with `env` will listen
+/// on, if it serves at all (a bad flag or `-version` only prints and exits).
+pub fn listen_port(argv: &[String], env: &dyn Fn(&str) -> Option<String>) -> Option<u16> {
+    let (name, args) = argv.split_first()?;
+    let host = apps::Host {
+        hostname: String::new(),
+        ips: Vec::new(),
+    };
+    match apps::configure(name, args, env, host).ok()? {
+        apps::Start::Serve(app) => Some(app.listen.port()),
+        apps::Start::Exit { .. } => None,
+    }
+}
+
 /// Serve `app` on `listener` until `shutdown` completes, logging like the image.
 async fn serve_app(
     app: apps::App,
