@@ -262,7 +262,22 @@ async fn serve(args: &UpArgs, dir: &Path, network: Option<&Network<SystemIp>>, s
         _ => None,
     };
     std::fs::write(&pid_file, std::process::id().to_string())?;
-    println!("ready in {:.2}s. Try:\n  {kubeconfig_note}\n  kubectl create deployment web --image=nginx --replicas=2 --port=80\n  kubectl expose deployment web --type=NodePort --port=80\nStop with Ctrl-C or `podway down`.", started.elapsed().as_secs_f64());
+    // With nodes, every node's port 80 serves Ingresses: show the shortest way to one.
+    let ingress_hint = match (network, agents.is_some()) {
+        (Some(net), true) => net
+            .plan()
+            .nodes()
+            .first()
+            .map(|n| {
+                format!(
+                    "\n  kubectl create ingress web --rule=\"/*=web:80\"\n  curl http://{}/",
+                    n.ip
+                )
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    println!("ready in {:.2}s. Try:\n  {kubeconfig_note}\n  kubectl create deployment web --image=nginx --replicas=2 --port=80\n  kubectl expose deployment web --type=NodePort --port=80{ingress_hint}\nStop with Ctrl-C or `podway down`.", started.elapsed().as_secs_f64());
 
     let controllers_ended = async {
         match controllers {
