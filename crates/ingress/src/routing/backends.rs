@@ -27,6 +27,18 @@ pub enum Unavailable {
     NoEndpoints,
 }
 
+impl Unavailable {
+    /// What is wrong, to follow "backend Service ns/name".
+    pub fn describe(&self) -> String {
+        match self {
+            Unavailable::NoService => "does not exist".into(),
+            Unavailable::NoPort(p) => format!("has no port {p}"),
+            Unavailable::ExternalName => "is an ExternalName Service (podway routes to endpoints only)".into(),
+            Unavailable::NoEndpoints => "has no ready endpoints".into(),
+        }
+    }
+}
+
 impl<'a> Catalog<'a> {
     /// Index `services` and `slices`.
     pub fn new(services: &'a [Service], slices: &'a [EndpointSlice]) -> Catalog<'a> {

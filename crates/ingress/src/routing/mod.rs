@@ -2,30 +2,37 @@
 //! its TLS Secrets, built into per-host route lists that answer [`Router::decide`] without
 //! locks or allocation beyond the decision itself.
 //!
-//! Hosts: an exact host beats a `*.domain` wildcard (one label), which beats rules without a
-//! host. Within a host, the rules of every Ingress are merged and the best match wins: an Exact
-//! path first, then the longest rule path (ingress-nginx's order). Annotations apply to the
-//! paths of their own Ingress only. What cannot be served becomes a [`Finding`] for the
-//! controller to report as an Event, and the request a 503.
+//! As ingress-nginx does, a request first picks one host (an nginx `server`): the exact host,
+//! else the `*.domain` wildcard (one label), else the catch-all made of rules without a host.
+//! Within that host the rules of every Ingress are merged and the first match in this order
+//! wins: Exact paths, then the longest rule path (ingress-nginx's order). A path no rule of the
+//! host matches goes to the host's default: the `defaultBackend` of the oldest Ingress that
+//! names the host, else 404; it does not fall through to the catch-all. Annotations apply to the
+//! paths of their own Ingress only (ingress-nginx makes a whole host regex when one Ingress
+//! asks; podway does not). What cannot be served becomes a [`Finding`] for the controller to
+//! report as an Event, and the request a 503.
+//!
+//! - `build`: Ingresses, Services, EndpointSlices and Secrets into the table.
+//! - `decide`: a request against the table, in nginx's phase order.
+//! - `paths`, `backends`, `annotations`, `cors`, `canary`: one idea each.
 
 mod annotations;
 mod backends;
+mod build;
 mod canary;
+mod cors;
+mod decide;
 mod paths;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::Ingress;
 
 pub use annotations::{Options, PREFIX};
-use backends::{Catalog, Unavailable};
+pub use cors::Cors;
 use paths::Matcher;
-
-use crate::decision::{Decision, RequestView, Router, Upstream};
 
 /// Which Ingresses are ours.
 #[derive(Debug, Clone)]
@@ -82,9 +89,11 @@ enum Target {
     Endpoints(Arc<[SocketAddr]>),
     /// Nothing to send to: 503.
     Unavailable,
+    /// No backend at all (a host's default without a `defaultBackend`): 404.
+    NotFound,
 }
 
-/// One path of one Ingress.
+/// One path of one Ingress, or a host's default.
 #[derive(Debug)]
 struct Route {
     matcher: Matcher,
@@ -92,6 +101,8 @@ struct Route {
     path_type: String,
     target: Target,
     options: Arc<Options>,
+    /// A host's default route: no rewrite (ingress-nginx's default location is not rewritten).
+    is_default: bool,
     /// A canary Ingress's backend for the same host and path, and when it gets a request.
     canary: Option<(Target, annotations::Canary)>,
     /// The `default-backend` annotation's endpoints: they answer when the route's own have
@@ -99,411 +110,112 @@ struct Route {
     fallback: Option<Arc<[SocketAddr]>>,
 }
 
-/// The routes of one host, best first.
-#[derive(Debug, Default)]
+impl Route {
+    /// The default route of a host: everything under `/` to `target`.
+    fn default_to(target: Target, options: Arc<Options>, fallback: Option<Arc<[SocketAddr]>>) -> Route {
+        Route {
+            matcher: Matcher::StringPrefix("/".into()),
+            rule_path: "/".into(),
+            path_type: "ImplementationSpecific".into(),
+            target,
+            options,
+            is_default: true,
+            canary: None,
+            fallback,
+        }
+    }
+}
+
+/// The routes of one host (an nginx `server`), best first.
+#[derive(Debug)]
 struct Host {
     routes: Vec<Route>,
-    /// A TLS section of some Ingress names this host: plain HTTP is redirected (ssl-redirect).
+    /// Where a path no route matches goes.
+    default: Route,
+    /// A certificate is configured for the host: plain HTTP is redirected (ssl-redirect).
     tls: bool,
 }
 
 impl Host {
-    fn best(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matcher.matches(path))
+    fn new(default: Route) -> Host {
+        Host {
+            routes: Vec::new(),
+            default,
+            tls: false,
+        }
     }
 
-    fn sort(&mut self) {
+    fn best(&self, path: &str) -> &Route {
         self.routes
-            .sort_by_key(|r| std::cmp::Reverse(r.matcher.rank(&r.rule_path)));
+            .iter()
+            .find(|r| r.matcher.matches(path))
+            .unwrap_or(&self.default)
+    }
+
+    /// ingress-nginx's order: Exact first, then by rule path, longest first, then the greater
+    /// string first; stable, so among equal paths the oldest Ingress wins.
+    fn sort(&mut self) {
+        self.routes.sort_by(|a, b| {
+            b.matcher
+                .rank(&b.rule_path)
+                .cmp(&a.matcher.rank(&a.rule_path))
+                .then_with(|| b.rule_path.cmp(&a.rule_path))
+        });
     }
 }
 
 /// The whole table; see the module doc.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RouteTable {
     exact: HashMap<String, Host>,
     /// By the domain after `*.`.
     wildcard: HashMap<String, Host>,
+    /// The catch-all: rules without a host, and the default of every unknown host.
     any: Host,
-    default_backend: Option<Route>,
     /// PEM (chain, key) by exact host and by wildcard domain.
     certificates: HashMap<String, (String, String)>,
     wildcard_certificates: HashMap<String, (String, String)>,
+    /// Hosts and wildcard domains named by a TLS section (the certificate may be missing: the
+    /// default one then serves, and ssl-redirect still applies, as in ingress-nginx).
+    tls_hosts: HashSet<String>,
+    tls_domains: HashSet<String>,
+}
+
+impl Default for RouteTable {
+    /// An empty table: every request is answered 404.
+    fn default() -> Self {
+        RouteTable {
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+            any: Host::new(Route::default_to(Target::NotFound, Arc::default(), None)),
+            certificates: HashMap::new(),
+            wildcard_certificates: HashMap::new(),
+            tls_hosts: HashSet::new(),
+            tls_domains: HashSet::new(),
+        }
+    }
 }
 
 impl RouteTable {
-    /// Build the table from everything the controller sees; the findings are sorted.
-    pub fn build(
-        ingresses: &[Ingress],
-        services: &[Service],
-        slices: &[EndpointSlice],
-        secrets: &[Secret],
-        class: &ClassFilter,
-    ) -> (RouteTable, Vec<Finding>) {
-        let catalog = Catalog::new(services, slices);
-        let secrets: HashMap<(&str, &str), &Secret> = secrets
-            .iter()
-            .map(|s| {
-                let m = &s.metadata;
-                (
-                    (m.namespace.as_deref().unwrap_or(""), m.name.as_deref().unwrap_or("")),
-                    s,
-                )
+    /// The one host that serves `host`: exact, else wildcard, else the catch-all.
+    fn server_for(&self, host: &str) -> &Host {
+        self.exact
+            .get(host)
+            .or_else(|| {
+                let (_, domain) = host.split_once('.')?;
+                self.wildcard.get(domain)
             })
-            .collect();
-        let mut table = RouteTable::default();
-        let mut findings = Vec::new();
-        // Oldest first, so the oldest Ingress's defaultBackend is the one that serves.
-        let mut ours: Vec<&Ingress> = ingresses.iter().filter(|i| class.admits(i)).collect();
-        ours.sort_by(|a, b| {
-            (
-                a.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                &a.metadata.namespace,
-                &a.metadata.name,
-            )
-                .cmp(&(
-                    b.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                    &b.metadata.namespace,
-                    &b.metadata.name,
-                ))
-        });
-        // Canaries last, so the route each one joins is there.
-        let is_canary = |i: &Ingress| {
-            i.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(&format!("{PREFIX}canary")))
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        };
-        ours.sort_by_key(|i| is_canary(i));
-        for ingress in ours {
-            table.add(ingress, &catalog, &secrets, &mut findings);
-        }
-        table.any.sort();
-        for h in table.exact.values_mut().chain(table.wildcard.values_mut()) {
-            h.sort();
-        }
-        findings.sort();
-        findings.dedup();
-        (table, findings)
+            .unwrap_or(&self.any)
     }
 
-    fn add(
-        &mut self,
-        ingress: &Ingress,
-        catalog: &Catalog<'_>,
-        secrets: &HashMap<(&str, &str), &Secret>,
-        findings: &mut Vec<Finding>,
-    ) {
-        let ns = ingress.metadata.namespace.as_deref().unwrap_or("default");
-        let name = ingress.metadata.name.as_deref().unwrap_or("");
-        let mut find = |warning: bool, reason: &str, message: String| {
-            findings.push(Finding {
-                namespace: ns.to_string(),
-                ingress: name.to_string(),
-                warning,
-                reason: reason.to_string(),
-                message,
-            })
-        };
-        let annotations: BTreeMap<String, String> = ingress.metadata.annotations.clone().unwrap_or_default();
-        let (options, problems) = annotations::parse(&annotations);
-        for p in problems {
-            let reason = if p.unsupported {
-                "UnsupportedAnnotation"
-            } else {
-                "InvalidAnnotation"
-            };
-            find(true, reason, p.message);
-        }
-        let fallback: Option<Arc<[SocketAddr]>> = options.default_backend.as_deref().and_then(|svc| {
-            match catalog.endpoints(ns, svc, &catalog.first_port(ns, svc)) {
-                Ok(e) => Some(e.into()),
-                Err(why) => {
-                    find(
-                        true,
-                        "DefaultBackendUnavailable",
-                        format!("default-backend Service {ns}/{svc} has no ready endpoints ({why:?}); podway's own pages answer instead"),
-                    );
-                    None
-                }
-            }
-        });
-        let options = Arc::new(options);
-        let Some(spec) = &ingress.spec else { return };
-
-        let target = |backend: &IngressBackend, find: &mut dyn FnMut(bool, &str, String)| -> Target {
-            let Some(svc) = &backend.service else {
-                find(
-                    true,
-                    "UnsupportedBackend",
-                    "resource backends are not served by podway; requests get 503".into(),
-                );
-                return Target::Unavailable;
-            };
-            let port = svc.port.clone().unwrap_or_default();
-            match catalog.endpoints(ns, &svc.name, &port) {
-                Ok(e) => Target::Endpoints(e.into()),
-                Err(why) => {
-                    let (reason, message) = match why {
-                        Unavailable::NoService => (
-                            "ServiceNotFound",
-                            format!("backend Service {ns}/{} does not exist; requests get 503", svc.name),
-                        ),
-                        Unavailable::NoPort(p) => (
-                            "ServicePortNotFound",
-                            format!("backend Service {ns}/{} has no port {p}; requests get 503", svc.name),
-                        ),
-                        Unavailable::ExternalName => (
-                            "UnsupportedBackend",
-                            format!(
-                                "backend Service {ns}/{} is an ExternalName; podway routes to endpoints only",
-                                svc.name
-                            ),
-                        ),
-                        Unavailable::NoEndpoints => (
-                            "NoEndpoints",
-                            format!(
-                                "backend Service {ns}/{} has no ready endpoints; requests get 503",
-                                svc.name
-                            ),
-                        ),
-                    };
-                    find(true, reason, message);
-                    Target::Unavailable
-                }
-            }
-        };
-
-        for tls in spec.tls.iter().flatten() {
-            let hosts = tls.hosts.clone().unwrap_or_default();
-            let Some(secret_name) = tls.secret_name.as_deref() else {
-                continue;
-            };
-            match secrets.get(&(ns, secret_name)).and_then(|s| pem_pair(s)) {
-                Some(pair) => {
-                    for h in &hosts {
-                        let h = h.to_ascii_lowercase();
-                        match h.strip_prefix("*.") {
-                            Some(domain) => self.wildcard_certificates.entry(domain.to_string()),
-                            None => self.certificates.entry(h.clone()),
-                        }
-                        .or_insert_with(|| pair.clone());
-                    }
-                }
-                None => find(
-                    true,
-                    "TLSSecretNotFound",
-                    format!("TLS Secret {ns}/{secret_name} is missing or not a kubernetes.io/tls Secret with tls.crt and tls.key; its hosts get the default certificate"),
-                ),
-            }
-            for h in &hosts {
-                self.host_mut(Some(h)).tls = true;
-            }
-        }
-
-        if let Some(b) = &spec.default_backend {
-            let t = target(b, &mut find);
-            if self.default_backend.is_none() {
-                self.default_backend = Some(Route {
-                    matcher: Matcher::StringPrefix("/".into()),
-                    rule_path: "/".into(),
-                    path_type: "ImplementationSpecific".into(),
-                    target: t,
-                    options: options.clone(),
-                    canary: None,
-                    fallback: fallback.clone(),
-                });
-            }
-        }
-        for rule in spec.rules.iter().flatten() {
-            let Some(http) = &rule.http else { continue };
-            for p in &http.paths {
-                let path = p.path.clone().unwrap_or_default();
-                let matcher = match Matcher::new(&path, &p.path_type, options.use_regex) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        find(
-                            true,
-                            "InvalidPath",
-                            format!("path {path:?} is not a valid regex ({e}); the path is not served"),
-                        );
-                        continue;
-                    }
-                };
-                let t = target(&p.backend, &mut find);
-                let route = Route {
-                    matcher,
-                    rule_path: if path.is_empty() { "/".into() } else { path },
-                    path_type: p.path_type.clone(),
-                    target: t,
-                    options: options.clone(),
-                    canary: None,
-                    fallback: fallback.clone(),
-                };
-                let host = self.host_mut(rule.host.as_deref());
-                if let Some(rule) = &options.canary {
-                    // A canary joins the main route of the same host, path and type; alone, it
-                    // serves like any Ingress.
-                    let main = host.routes.iter_mut().find(|r| {
-                        r.options.canary.is_none()
-                            && r.canary.is_none()
-                            && r.rule_path == route.rule_path
-                            && r.path_type == route.path_type
-                    });
-                    if let Some(main) = main {
-                        main.canary = Some((route.target, rule.clone()));
-                        continue;
-                    }
-                }
-                host.routes.push(route);
-            }
-        }
-    }
-
-    fn host_mut(&mut self, host: Option<&str>) -> &mut Host {
-        match host.map(str::to_ascii_lowercase) {
-            None => &mut self.any,
-            Some(h) if h.is_empty() => &mut self.any,
-            Some(h) => match h.strip_prefix("*.") {
-                Some(domain) => self.wildcard.entry(domain.to_string()).or_default(),
-                None => self.exact.entry(h).or_default(),
-            },
-        }
-    }
-
-    /// The host entries that may serve `host`, most specific first.
-    fn hosts_for(&self, host: &str) -> impl Iterator<Item = &Host> {
-        let exact = self.exact.get(host);
-        let wildcard = host.split_once('.').and_then(|(_, domain)| self.wildcard.get(domain));
-        exact.into_iter().chain(wildcard).chain(std::iter::once(&self.any))
-    }
-
+    /// Whether a certificate is configured for `host` (exactly or by a wildcard), as
+    /// ingress-nginx's ssl-redirect asks.
     fn has_tls(&self, host: &str) -> bool {
-        self.hosts_for(host).any(|h| h.tls)
-    }
-}
-
-/// The PEM chain and key of a `kubernetes.io/tls` Secret.
-fn pem_pair(secret: &Secret) -> Option<(String, String)> {
-    let data = secret.data.as_ref()?;
-    let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
-    let (crt, key) = (text("tls.crt")?, text("tls.key")?);
-    (crt.contains("-----BEGIN CERTIFICATE-----") && key.contains("PRIVATE KEY-----")).then_some((crt, key))
-}
-
-impl Router for RouteTable {
-    fn decide(&self, request: &RequestView<'_>) -> Decision {
-        let host = request.host;
-        let route = self
-            .hosts_for(host)
-            .find_map(|h| h.best(request.path))
-            .or(self.default_backend.as_ref());
-        let Some(route) = route else {
-            return respond(404, "404 Not Found");
-        };
-        let o = &route.options;
-        if !o.allow_sources.is_empty() && !o.allow_sources.iter().any(|n| n.contains(&request.client_ip)) {
-            return respond(403, "403 Forbidden");
-        }
-        if !request.tls && (o.force_ssl_redirect || (o.ssl_redirect && self.has_tls(host))) {
-            return Decision::Redirect {
-                status: 308,
-                location: format!("https://{host}{}", with_query(request.path, request.query)),
-            };
-        }
-        if let Some((to, status)) = &o.permanent_redirect {
-            return Decision::Redirect {
-                status: *status,
-                location: to.clone(),
-            };
-        }
-        if let Some(to) = &o.temporal_redirect {
-            return Decision::Redirect {
-                status: 302,
-                location: to.clone(),
-            };
-        }
-        if let Some(root) = &o.app_root {
-            if request.path == "/" {
-                return Decision::Redirect {
-                    status: 302,
-                    location: root.clone(),
-                };
-            }
-        }
-        let mut response_headers = Vec::new();
-        if let Some(c) = &o.cors {
-            response_headers.push(("Access-Control-Allow-Origin".to_string(), c.allow_origin.clone()));
-            response_headers.push((
-                "Access-Control-Allow-Credentials".to_string(),
-                c.allow_credentials.to_string(),
-            ));
-            if request.method == "OPTIONS" {
-                response_headers.push(("Access-Control-Allow-Methods".into(), c.allow_methods.clone()));
-                response_headers.push(("Access-Control-Allow-Headers".into(), c.allow_headers.clone()));
-                response_headers.push(("Access-Control-Max-Age".into(), c.max_age.to_string()));
-                return Decision::Respond {
-                    status: 204,
-                    headers: response_headers,
-                    body: String::new(),
-                };
-            }
-        }
-        let target = match &route.canary {
-            Some((t, rule)) if canary::wants(rule, request) => t,
-            _ => &route.target,
-        };
-        let endpoints = match (target, &route.fallback) {
-            (Target::Endpoints(e), _) => e.clone(),
-            (Target::Unavailable, Some(fallback)) => fallback.clone(),
-            (Target::Unavailable, None) => return respond(503, "503 Service Temporarily Unavailable"),
-        };
-        let path_and_query = match &o.rewrite_target {
-            Some(t) => paths::rewrite(&route.matcher, request.path, request.query, t),
-            None => with_query(request.path, request.query),
-        };
-        Decision::Proxy(Box::new(Upstream {
-            endpoints,
-            protocol: o.protocol,
-            path_and_query,
-            host: o.upstream_vhost.clone(),
-            forwarded_prefix: o.forwarded_prefix.clone(),
-            timeouts: o.timeouts,
-            max_body: o.max_body,
-            affinity: o.affinity.clone().map(|mut a| {
-                if a.path.is_empty() {
-                    a.path = route.rule_path.clone();
-                }
-                a
-            }),
-            response_headers,
-            intercept_errors: o.intercept_errors.clone(),
-            error_backend: route.fallback.clone().filter(|_| !o.intercept_errors.is_empty()),
-        }))
-    }
-
-    fn certificate(&self, server_name: &str) -> Option<(String, String)> {
-        let name = server_name.to_ascii_lowercase();
-        self.certificates.get(&name).cloned().or_else(|| {
-            let (_, domain) = name.split_once('.')?;
-            self.wildcard_certificates.get(domain).cloned()
-        })
-    }
-}
-
-fn with_query(path: &str, query: Option<&str>) -> String {
-    match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
-    }
-}
-
-fn respond(status: u16, body: &str) -> Decision {
-    Decision::Respond {
-        status,
-        headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
-        body: format!("{body}\n"),
+        self.exact.get(host).is_some_and(|h| h.tls)
+            || host
+                .split_once('.')
+                .and_then(|(_, domain)| self.wildcard.get(domain))
+                .is_some_and(|h| h.tls)
     }
 }
 

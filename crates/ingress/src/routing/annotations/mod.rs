@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use super::cors::Cors;
 use crate::decision::{Affinity, Protocol, Timeouts};
 
 /// The annotations' prefix.
@@ -36,10 +37,15 @@ pub struct Options {
     pub timeouts: Timeouts,
     /// `whitelist-source-range` / `allowlist-source-range` (empty: everyone).
     pub allow_sources: Vec<IpNet>,
-    /// `permanent-redirect` with `permanent-redirect-code` (default 301).
-    pub permanent_redirect: Option<(String, u16)>,
-    /// `temporal-redirect` (302).
-    pub temporal_redirect: Option<String>,
+    /// Why every path of the Ingress answers 503, if it must: a source range that does not
+    /// parse denies the paths (ingress-nginx's "location denied") rather than open them to all.
+    pub denied: Option<String>,
+    /// `temporal-redirect` with `temporal-redirect-code` (default 302), else
+    /// `permanent-redirect` with `permanent-redirect-code` (default 301): (URL, status).
+    pub redirect: Option<(String, u16)>,
+    /// `preserve-trailing-slash`: the ssl-redirect keeps a trailing `/` (ingress-nginx drops
+    /// it by default).
+    pub preserve_trailing_slash: bool,
     /// `app-root`: `/` is redirected (302) here.
     pub app_root: Option<String>,
     /// `x-forwarded-prefix`.
@@ -88,8 +94,9 @@ impl Default for Options {
             max_body: Some(DEFAULT_MAX_BODY),
             timeouts: Timeouts::default(),
             allow_sources: Vec::new(),
-            permanent_redirect: None,
-            temporal_redirect: None,
+            denied: None,
+            redirect: None,
+            preserve_trailing_slash: false,
             app_root: None,
             forwarded_prefix: None,
             upstream_vhost: None,
@@ -100,21 +107,6 @@ impl Default for Options {
             canary: None,
         }
     }
-}
-
-/// CORS headers (`enable-cors: "true"`), with ingress-nginx's defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
-    /// `cors-allow-origin` (default `*`).
-    pub allow_origin: String,
-    /// `cors-allow-methods`.
-    pub allow_methods: String,
-    /// `cors-allow-headers`.
-    pub allow_headers: String,
-    /// `cors-allow-credentials` (default true).
-    pub allow_credentials: bool,
-    /// `cors-max-age` in seconds (default 1728000).
-    pub max_age: u64,
 }
 
 /// A problem with one annotation: (annotation name, whether podway implements it, message).
@@ -157,8 +149,16 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
     };
 
     if let Some(t) = get("rewrite-target") {
-        o.rewrite_target = Some(t);
-        o.use_regex = true;
+        if plain(&t) {
+            o.rewrite_target = Some(t);
+            o.use_regex = true;
+        } else {
+            invalid(
+                "rewrite-target",
+                &t,
+                "want a path such as / or /$2, without spaces or control characters",
+            );
+        }
     }
     if let Some(b) = flag("use-regex", &mut invalid) {
         o.use_regex = b || o.rewrite_target.is_some();
@@ -168,6 +168,9 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
     }
     if let Some(b) = flag("force-ssl-redirect", &mut invalid) {
         o.force_ssl_redirect = b;
+    }
+    if let Some(b) = flag("preserve-trailing-slash", &mut invalid) {
+        o.preserve_trailing_slash = b;
     }
     if let Some(v) = get("backend-protocol") {
         match v.to_ascii_uppercase().as_str() {
@@ -196,37 +199,51 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
             }
         }
     }
+    let mut denied = None;
     for name in ["whitelist-source-range", "allowlist-source-range"] {
         if let Some(v) = get(name) {
             match parse_ranges(&v) {
                 Ok(ranges) => o.allow_sources = ranges,
-                Err(bad) => invalid(name, &v, &format!("{bad:?} is not a CIDR or IP address")),
+                Err(bad) => {
+                    // Reported below, once `invalid` is done with `problems`.
+                    denied = Some(Problem {
+                        annotation: format!("{PREFIX}{name}"),
+                        unsupported: false,
+                        message: format!(
+                            "annotation {PREFIX}{name}: invalid value {v:?}: {bad:?} is not a CIDR or IP address; the Ingress's paths answer 503"
+                        ),
+                    });
+                }
             }
         }
     }
-    if let Some(v) = get("permanent-redirect") {
-        let code = match get("permanent-redirect-code") {
-            None => 301,
-            Some(c) => match c.parse::<u16>() {
-                Ok(n) if (300..=308).contains(&n) => n,
-                _ => {
-                    invalid("permanent-redirect-code", &c, "want a redirect status 300-308");
-                    301
-                }
-            },
-        };
-        o.permanent_redirect = Some((v, code));
-    }
-    o.temporal_redirect = get("temporal-redirect");
+    o.redirect = redirect(&get, "temporal-redirect", 302, 307, &mut invalid)
+        .or_else(|| redirect(&get, "permanent-redirect", 301, 308, &mut invalid));
     if let Some(v) = get("app-root") {
-        if v.starts_with('/') {
+        if v.starts_with('/') && plain(&v) {
             o.app_root = Some(v);
         } else {
             invalid("app-root", &v, "want an absolute path such as /app");
         }
     }
-    o.forwarded_prefix = get("x-forwarded-prefix");
-    o.upstream_vhost = get("upstream-vhost");
+    if let Some(v) = get("x-forwarded-prefix") {
+        if plain(&v) {
+            o.forwarded_prefix = Some(v);
+        } else {
+            invalid(
+                "x-forwarded-prefix",
+                &v,
+                "want a path without spaces or control characters",
+            );
+        }
+    }
+    if let Some(v) = get("upstream-vhost") {
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:_[]".contains(&b)) {
+            o.upstream_vhost = Some(v);
+        } else {
+            invalid("upstream-vhost", &v, "want a host name, optionally with a port");
+        }
+    }
     if let Some(v) = get("custom-http-errors") {
         let codes: Result<Vec<u16>, _> = v.split(',').map(|c| c.trim().parse::<u16>()).collect();
         match codes {
@@ -238,17 +255,19 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
             ),
         }
     }
-    o.default_backend = get("default-backend");
+    if let Some(v) = get("default-backend") {
+        if is_dns_label(&v) {
+            o.default_backend = Some(v);
+        } else {
+            invalid(
+                "default-backend",
+                &v,
+                "want the name of a Service in the Ingress's namespace",
+            );
+        }
+    }
     if flag("enable-cors", &mut invalid) == Some(true) {
-        o.cors = Some(Cors {
-            allow_origin: get("cors-allow-origin").unwrap_or_else(|| "*".into()),
-            allow_methods: get("cors-allow-methods").unwrap_or_else(|| "GET, PUT, POST, DELETE, PATCH, OPTIONS".into()),
-            allow_headers: get("cors-allow-headers").unwrap_or_else(|| {
-                "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization".into()
-            }),
-            allow_credentials: flag("cors-allow-credentials", &mut invalid).unwrap_or(true),
-            max_age: get("cors-max-age").and_then(|v| v.parse().ok()).unwrap_or(1_728_000),
-        });
+        o.cors = Some(super::cors::parse(&get, &mut invalid));
     }
 
     if let Some(v) = get("affinity") {
@@ -260,9 +279,29 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
                     None
                 }
             });
+            let mut text = |name: &str, ok: &dyn Fn(&str) -> bool, want: &str| {
+                get(name).filter(|v| {
+                    let good = ok(v);
+                    if !good {
+                        invalid(name, v, want);
+                    }
+                    good
+                })
+            };
+            let token = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
             o.affinity = Some(Affinity {
-                cookie: get("session-cookie-name").unwrap_or_else(|| "INGRESSCOOKIE".into()),
-                path: get("session-cookie-path").unwrap_or_default(),
+                cookie: text(
+                    "session-cookie-name",
+                    &token,
+                    "want a cookie name of letters, digits, - _ .",
+                )
+                .unwrap_or_else(|| "INGRESSCOOKIE".into()),
+                path: text(
+                    "session-cookie-path",
+                    &|v: &str| v.starts_with('/') && plain(v),
+                    "want a path such as /app",
+                )
+                .unwrap_or_default(),
                 max_age,
             });
         } else {
@@ -277,7 +316,8 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
                 default
             }),
         };
-        let weight_total = number("canary-weight-total", 100, &mut invalid).max(1);
+        // ingress-nginx takes a total below 100 as 100.
+        let weight_total = number("canary-weight-total", 100, &mut invalid).max(100);
         o.canary = Some(Canary {
             header: get("canary-by-header"),
             header_value: get("canary-by-header-value"),
@@ -287,6 +327,10 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Options, Vec<Problem>) 
         });
     }
 
+    if let Some(p) = denied {
+        o.denied = Some(format!("{} does not parse", p.annotation));
+        problems.push(p);
+    }
     for name in annotations.keys() {
         if let Some(short) = name.strip_prefix(PREFIX) {
             if !SUPPORTED.contains(&short) {
@@ -319,6 +363,8 @@ const SUPPORTED: &[&str] = &[
     "permanent-redirect",
     "permanent-redirect-code",
     "temporal-redirect",
+    "temporal-redirect-code",
+    "preserve-trailing-slash",
     "app-root",
     "x-forwarded-prefix",
     "upstream-vhost",
@@ -329,6 +375,7 @@ const SUPPORTED: &[&str] = &[
     "cors-allow-methods",
     "cors-allow-headers",
     "cors-allow-credentials",
+    "cors-expose-headers",
     "cors-max-age",
     "affinity",
     "session-cookie-name",
@@ -341,6 +388,49 @@ const SUPPORTED: &[&str] = &[
     "canary-weight",
     "canary-weight-total",
 ];
+
+/// `name`'s redirect (URL, status) if set: an http(s) URL, and `name-code` within 300..=`max`
+/// (else `default`, as ingress-nginx falls back).
+fn redirect(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: u16,
+    max: u16,
+    invalid: &mut dyn FnMut(&str, &str, &str),
+) -> Option<(String, u16)> {
+    let url = get(name)?;
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || !plain(&url) {
+        invalid(name, &url, "want an http:// or https:// URL");
+        return None;
+    }
+    let code_name = format!("{name}-code");
+    let code = match get(&code_name) {
+        None => default,
+        Some(c) => match c.parse::<u16>() {
+            Ok(n) if (300..=max).contains(&n) => n,
+            _ => {
+                invalid(&code_name, &c, &format!("want a redirect status 300-{max}"));
+                default
+            }
+        },
+    };
+    Some((url, code))
+}
+
+/// No whitespace and no control characters: safe in a header or a status line.
+fn plain(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A DNS-1035 label, as Service names are.
+fn is_dns_label(v: &str) -> bool {
+    (1..=63).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !v.starts_with('-')
+        && !v.ends_with('-')
+}
 
 /// nginx's size syntax: a number with an optional k/m/g suffix (either case).
 fn parse_size(v: &str) -> Option<u64> {
@@ -380,118 +470,4 @@ fn parse_ranges(v: &str) -> Result<Vec<IpNet>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn of(pairs: &[(&str, &str)]) -> (Options, Vec<Problem>) {
-        parse(
-            &pairs
-                .iter()
-                .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
-                .collect(),
-        )
-    }
-
-    #[test]
-    fn no_annotations_give_ingress_nginx_defaults() {
-        let (o, p) = of(&[]);
-        assert_eq!(o, Options::default());
-        assert_eq!(o.max_body, Some(1024 * 1024));
-        assert!(o.ssl_redirect && !o.use_regex);
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn rewrite_target_implies_regex_paths() {
-        let (o, _) = of(&[("rewrite-target", "/$2")]);
-        assert_eq!(o.rewrite_target.as_deref(), Some("/$2"));
-        assert!(o.use_regex);
-    }
-
-    #[test]
-    fn sizes_parse_with_nginx_suffixes_and_zero_is_unlimited() {
-        assert_eq!(of(&[("proxy-body-size", "8m")]).0.max_body, Some(8 * 1024 * 1024));
-        assert_eq!(of(&[("proxy-body-size", "512K")]).0.max_body, Some(512 * 1024));
-        assert_eq!(of(&[("proxy-body-size", "0")]).0.max_body, None);
-    }
-
-    #[test]
-    fn a_value_that_does_not_parse_is_a_problem_and_is_ignored() {
-        let (o, p) = of(&[("proxy-body-size", "lots"), ("proxy-read-timeout", "soon")]);
-        assert_eq!(o.max_body, Some(1024 * 1024));
-        assert_eq!(o.timeouts, Timeouts::default());
-        assert_eq!(p.len(), 2);
-        assert!(p.iter().all(|p| !p.unsupported));
-        assert!(p[0].message.contains("\"lots\""), "{}", p[0].message);
-    }
-
-    #[test]
-    fn an_annotation_podway_does_not_implement_is_named() {
-        let (_, p) = of(&[("server-snippet", "return 200;"), ("rewrite-target", "/")]);
-        assert_eq!(p.len(), 1);
-        assert!(p[0].unsupported);
-        assert_eq!(p[0].annotation, "nginx.ingress.kubernetes.io/server-snippet");
-    }
-
-    #[test]
-    fn source_ranges_take_cidrs_and_bare_addresses() {
-        let (o, p) = of(&[("whitelist-source-range", "10.0.0.0/8, 192.168.1.7")]);
-        assert!(p.is_empty());
-        assert_eq!(o.allow_sources.len(), 2);
-        assert!(o.allow_sources[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().unwrap()));
-        let (_, p) = of(&[("whitelist-source-range", "10.0.0.0/8,nope")]);
-        assert!(p[0].message.contains("\"nope\""));
-    }
-
-    #[test]
-    fn permanent_redirect_takes_its_code_and_defaults_to_301() {
-        assert_eq!(
-            of(&[("permanent-redirect", "https://example.com")])
-                .0
-                .permanent_redirect,
-            Some(("https://example.com".into(), 301))
-        );
-        assert_eq!(
-            of(&[("permanent-redirect", "/x"), ("permanent-redirect-code", "308")])
-                .0
-                .permanent_redirect,
-            Some(("/x".into(), 308))
-        );
-    }
-
-    #[test]
-    fn canary_rules_parse_with_ingress_nginx_defaults() {
-        let c = of(&[
-            ("canary", "true"),
-            ("canary-weight", "30"),
-            ("canary-by-header", "X-Canary"),
-        ])
-        .0
-        .canary
-        .unwrap();
-        assert_eq!(
-            (c.weight, c.weight_total, c.header.as_deref()),
-            (30, 100, Some("X-Canary"))
-        );
-        assert!(
-            of(&[("canary-weight", "30")]).0.canary.is_none(),
-            "not a canary without canary: true"
-        );
-    }
-
-    #[test]
-    fn cookie_affinity_defaults_to_ingresscookie() {
-        let a = of(&[("affinity", "cookie")]).0.affinity.unwrap();
-        assert_eq!((a.cookie.as_str(), a.max_age), ("INGRESSCOOKIE", None));
-        let (_, p) = of(&[("affinity", "ip")]);
-        assert!(p[0].message.contains("\"ip\""));
-    }
-
-    #[test]
-    fn cors_defaults_follow_ingress_nginx() {
-        let c = of(&[("enable-cors", "true")]).0.cors.unwrap();
-        assert_eq!(c.allow_origin, "*");
-        assert!(c.allow_credentials);
-        assert_eq!(c.max_age, 1_728_000);
-    }
-}
+mod tests;
