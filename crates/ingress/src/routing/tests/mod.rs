@@ -10,6 +10,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use super::*;
 use crate::decision::{Decision, RequestView, Router};
 
+mod annotations;
+mod hosts;
+
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
 }
@@ -49,6 +52,16 @@ fn world(ingresses: Vec<Ingress>, secrets: Vec<Secret>) -> World {
         services.push(s);
         slices.extend(e);
     }
+    // `named`: port `web` (80) → targetPort `http`, which its slice resolves to 9090.
+    services.push(from(json!({"metadata": {"name": "named", "namespace": "default"},
+        "spec": {"ports": [{"name": "metrics", "port": 81, "targetPort": 9100},
+                           {"name": "web", "port": 80, "targetPort": "http"}]}})));
+    slices.push(from(json!({"metadata": {"name": "named-1", "namespace": "default",
+        "labels": {"kubernetes.io/service-name": "named"}},
+        "addressType": "IPv4", "ports": [{"name": "metrics", "port": 9100}, {"name": "web", "port": 9090}],
+        "endpoints": [{"addresses": ["10.0.0.4"]}, {"addresses": ["10.0.0.3"], "conditions": {"ready": true}}]})));
+    services.push(from(json!({"metadata": {"name": "external", "namespace": "default"},
+        "spec": {"type": "ExternalName", "externalName": "example.com"}})));
     let (table, findings) = RouteTable::build(
         &ingresses,
         &services,
@@ -59,21 +72,72 @@ fn world(ingresses: Vec<Ingress>, secrets: Vec<Secret>) -> World {
     World { table, findings }
 }
 
-fn ask(w: &World, host: &str, path: &str) -> Decision {
-    let headers = http::HeaderMap::new();
-    let (path, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
-    };
-    w.table.decide(&RequestView {
-        host,
-        path,
-        query,
-        method: "GET",
-        headers: &headers,
-        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
-        tls: false,
-    })
+/// A request to ask the table; [`Req::get`] then adjust.
+struct Req {
+    host: &'static str,
+    target: &'static str,
+    method: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    client_ip: IpAddr,
+    tls: bool,
+}
+
+impl Req {
+    fn get(host: &'static str, target: &'static str) -> Req {
+        Req {
+            host,
+            target,
+            method: "GET",
+            headers: Vec::new(),
+            client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+            tls: false,
+        }
+    }
+
+    fn ask(&self, w: &World) -> Decision {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &self.headers {
+            headers.append(*k, v.parse().unwrap());
+        }
+        let (path, query) = match self.target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (self.target, None),
+        };
+        w.table.decide(&RequestView {
+            host: self.host,
+            path,
+            query,
+            method: self.method,
+            headers: &headers,
+            client_ip: self.client_ip,
+            tls: self.tls,
+        })
+    }
+}
+
+fn ask(w: &World, host: &'static str, target: &'static str) -> Decision {
+    Req::get(host, target).ask(w)
+}
+
+/// The forwarded request of a decision, or a panic naming what came instead.
+fn proxied(d: Decision) -> Box<crate::decision::Upstream> {
+    match d {
+        Decision::Proxy(u) => u,
+        other => panic!("not proxied: {other:?}"),
+    }
+}
+
+/// (status, location) of a redirect.
+fn redirected(d: Decision) -> (u16, String) {
+    match d {
+        Decision::Redirect { status, location } => (status, location),
+        other => panic!("not a redirect: {other:?}"),
+    }
+}
+
+/// The reasons of the findings, in their (sorted) order.
+fn reasons(w: &World) -> Vec<&str> {
+    w.findings.iter().map(|f| f.reason.as_str()).collect()
 }
 
 /// (endpoint, upstream path) of a proxied decision.
