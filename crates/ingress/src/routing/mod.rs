@@ -22,6 +22,7 @@ mod build;
 mod canary;
 mod cors;
 mod decide;
+mod index;
 mod paths;
 
 use std::collections::{HashMap, HashSet};
@@ -134,6 +135,8 @@ struct Host {
     default: Route,
     /// A certificate is configured for the host: plain HTTP is redirected (ssl-redirect).
     tls: bool,
+    /// Which routes a path may match, built by [`Host::sort`].
+    index: index::PathIndex,
 }
 
 impl Host {
@@ -142,18 +145,21 @@ impl Host {
             routes: Vec::new(),
             default,
             tls: false,
+            index: index::PathIndex::default(),
         }
     }
 
+    /// The first route in precedence order that matches `path`, else the host's default.
     fn best(&self, path: &str) -> &Route {
-        self.routes
-            .iter()
-            .find(|r| r.matcher.matches(path))
-            .unwrap_or(&self.default)
+        match self.index.best(&self.routes, path) {
+            Some(i) => &self.routes[i],
+            None => &self.default,
+        }
     }
 
-    /// ingress-nginx's order: Exact first, then by rule path, longest first, then the greater
-    /// string first; stable, so among equal paths the oldest Ingress wins.
+    /// Put the routes in ingress-nginx's order (Exact first, then by rule path, longest first,
+    /// then the greater string first; stable, so among equal paths the oldest Ingress wins) and
+    /// index them. Call once all routes are in.
     fn sort(&mut self) {
         self.routes.sort_by(|a, b| {
             b.matcher
@@ -161,6 +167,7 @@ impl Host {
                 .cmp(&a.matcher.rank(&a.rule_path))
                 .then_with(|| b.rule_path.cmp(&a.rule_path))
         });
+        self.index = index::PathIndex::new(&self.routes);
     }
 }
 

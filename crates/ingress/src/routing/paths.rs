@@ -93,6 +93,47 @@ pub fn rewrite(matcher: &Matcher, path: &str, query: Option<&str>, target: &str)
     out
 }
 
+/// The lowercased literal every match of regex path `pattern` starts with (ignoring ASCII
+/// case): the characters before the first regex syntax, less one made optional by a
+/// quantifier; empty when unsure (a top-level `|`, a non-ASCII character).
+pub fn literal_prefix(pattern: &str) -> String {
+    if top_level_alternation(pattern) {
+        return String::new();
+    }
+    let mut out = String::new();
+    for c in pattern.chars() {
+        match c {
+            '?' | '*' | '{' => {
+                out.pop();
+                break;
+            }
+            '\\' | '.' | '+' | '(' | ')' | '|' | '[' | ']' | '^' | '$' | '}' => break,
+            c if c.is_ascii() && !c.is_ascii_whitespace() => out.push(c.to_ascii_lowercase()),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Whether `pattern` has a `|` outside groups and classes.
+fn top_level_alternation(pattern: &str) -> bool {
+    let (mut depth, mut in_class, mut escaped) = (0usize, false, false);
+    for c in pattern.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            _ if in_class => {}
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '|' if depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +185,21 @@ mod tests {
         let r = m("/ip", "ImplementationSpecific", true);
         assert_eq!(rewrite(&r, "/ip", None, "/"), "/");
         assert_eq!(rewrite(&r, "/ip/deeper", None, "/"), "/");
+    }
+
+    #[test]
+    fn a_regex_literal_prefix_stops_before_syntax_and_optional_characters() {
+        assert_eq!(literal_prefix("/Something(/|$)(.*)"), "/something");
+        assert_eq!(literal_prefix("/api/v[0-9]+"), "/api/v");
+        assert_eq!(literal_prefix("/colou?r"), "/colo");
+        assert_eq!(literal_prefix("/ab+c"), "/ab");
+        assert_eq!(
+            literal_prefix("/a|/b"),
+            "",
+            "a top-level alternation has no common prefix"
+        );
+        assert_eq!(literal_prefix("/x(a|b)"), "/x");
+        assert_eq!(literal_prefix(".*"), "");
     }
 
     #[test]
