@@ -1,9 +1,12 @@
 //! The Ingress server on loopback, in front of real upstream servers, routed by a fixed router:
 //! forwarded headers, retry after a refused connection, 502 when every endpoint refuses, an
-//! HTTPS backend, a WebSocket-style upgrade spliced both ways, 413 above the body limit.
+//! HTTPS backend, a WebSocket-style upgrade spliced both ways, 413 above the body limit,
+//! round-robin, redirects and direct answers, certificates by SNI with HTTP/2 by ALPN, and a
+//! table swapped under a keep-alive client.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,15 +21,46 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Sends everything to `endpoints` with `protocol`, limiting bodies to 16 bytes; with
-/// `errors`, upstream 404s are answered by that endpoint.
+/// `errors`, upstream 404s are answered by that endpoint. `/redirect` is redirected and
+/// `/respond` answered directly.
 struct Fixed {
     endpoints: Vec<SocketAddr>,
     protocol: Protocol,
     errors: Option<SocketAddr>,
 }
 
+/// A fixed router with a certificate (chain, key) per SNI name.
+struct WithCerts(Fixed, Vec<(&'static str, String, String)>);
+
+impl Router for WithCerts {
+    fn decide(&self, request: &RequestView<'_>) -> Decision {
+        self.0.decide(request)
+    }
+
+    fn certificate(&self, name: &str) -> Option<(String, String)> {
+        let (_, chain, key) = self.1.iter().find(|(n, _, _)| *n == name)?;
+        Some((chain.clone(), key.clone()))
+    }
+}
+
 impl Router for Fixed {
     fn decide(&self, request: &RequestView<'_>) -> Decision {
+        match request.path {
+            "/redirect" => {
+                return Decision::Redirect {
+                    status: 308,
+                    location: format!("https://{}/redirect", request.host),
+                }
+            }
+            "/respond" => {
+                return Decision::Respond {
+                    status: 503,
+                    headers: vec![("x-why".into(), "no endpoints".into())],
+                    body: "nothing here\n".into(),
+                }
+            }
+            _ => {}
+        }
         Decision::Proxy(Box::new(Upstream {
             endpoints: self.endpoints.clone().into(),
             protocol: self.protocol,
@@ -137,12 +171,19 @@ fn closed_port() -> SocketAddr {
 
 /// The Ingress server routed by `router`; its HTTP address. It stops with the test's runtime.
 async fn ingress(router: Fixed) -> SocketAddr {
+    served(Arc::new(router)).await.0
+}
+
+/// The Ingress server routed by `router`: its HTTP and HTTPS addresses and its handle. It
+/// stops when the test's runtime ends.
+async fn served(router: Arc<dyn Router>) -> (SocketAddr, SocketAddr, RouterHandle) {
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = http.local_addr().unwrap();
-    let handle = RouterHandle::new(Arc::new(router));
-    tokio::spawn(serve(http, https, handle, std::future::pending()));
-    addr
+    let (addr, tls_addr) = (http.local_addr().unwrap(), https.local_addr().unwrap());
+    let handle = RouterHandle::new(router);
+    // Dropping `serve` with the runtime drops its stop signal, which ends its threads.
+    tokio::spawn(serve(http, https, handle.clone(), std::future::pending()));
+    (addr, tls_addr, handle)
 }
 
 /// One raw HTTP/1.1 exchange on a new connection: the whole answer.
@@ -295,4 +336,191 @@ async fn an_intercepted_error_is_answered_by_the_error_backend_with_its_code() {
     );
     // Other answers pass untouched.
     assert!(raw(addr, &get("/found")).await.contains("one\nGET /found"));
+}
+
+/// A keep-alive HTTP/1.1 client connection to `addr`.
+async fn keep_alive(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// GET `path` on a kept connection: status and body.
+async fn fetch(sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>, path: &str) -> (u16, String) {
+    sender.ready().await.unwrap();
+    let req = Request::builder()
+        .uri(path)
+        .header("host", "web.example.com")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn requests_alternate_between_two_endpoints() {
+    let (one, two) = (upstream("one", false).await, upstream("two", false).await);
+    let addr = ingress(Fixed {
+        endpoints: vec![one, two],
+        protocol: Protocol::Http,
+        errors: None,
+    })
+    .await;
+    // One kept connection stays on one of the server's event loops, so its turns are in order.
+    let mut client = keep_alive(addr).await;
+    let mut names = Vec::new();
+    for _ in 0..6 {
+        let (status, body) = fetch(&mut client, "/").await;
+        assert_eq!(status, 200, "{body}");
+        names.push(body.lines().next().unwrap_or("").to_string());
+    }
+    for pair in names.windows(2) {
+        assert_ne!(pair[0], pair[1], "not alternating: {names:?}");
+    }
+    assert!(names.iter().all(|n| n == "one" || n == "two"), "{names:?}");
+}
+
+#[tokio::test]
+async fn redirects_and_direct_answers_do_not_reach_the_endpoint() {
+    let addr = ingress(Fixed {
+        endpoints: vec![closed_port()],
+        protocol: Protocol::Http,
+        errors: None,
+    })
+    .await;
+    let redirect = raw(addr, &get("/redirect")).await;
+    assert!(redirect.starts_with("HTTP/1.1 308"), "{redirect}");
+    assert!(
+        redirect.contains("location: https://web.example.com/redirect\r\n"),
+        "{redirect}"
+    );
+    let answer = raw(addr, &get("/respond")).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("x-why: no endpoints\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nnothing here\n"), "{answer}");
+}
+
+/// A TLS connection to `addr` naming `sni`, offering h2 and http/1.1 by ALPN.
+async fn tls_connect(addr: SocketAddr, sni: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut config = podway_tls::accept_any_client_config().unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let name = podway_tls::server_name(sni).unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls_serves_the_certificate_sni_names_and_speaks_http2_by_alpn() {
+    let up = upstream("one", false).await;
+    let certs: Vec<_> = ["a.example.com", "b.example.com"]
+        .into_iter()
+        .map(|name| {
+            let key = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+            (name, key.cert.pem(), key.signing_key.serialize_pem())
+        })
+        .collect();
+    let ders: Vec<Vec<u8>> = certs
+        .iter()
+        .map(|(_, pem, _)| {
+            let der = rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap();
+            der.to_vec()
+        })
+        .collect();
+    let router = WithCerts(
+        Fixed {
+            endpoints: vec![up],
+            protocol: Protocol::Http,
+            errors: None,
+        },
+        certs,
+    );
+    let (_, tls_addr, _handle) = served(Arc::new(router)).await;
+    let served_cert = |s: &tokio_rustls::client::TlsStream<TcpStream>| -> Vec<u8> {
+        s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    };
+    // Twice each: the second handshake is served from the parsed-key cache.
+    for _ in 0..2 {
+        for (i, name) in ["a.example.com", "b.example.com"].into_iter().enumerate() {
+            let s = tls_connect(tls_addr, name).await;
+            assert!(served_cert(&s) == ders[i], "{name} got another certificate");
+        }
+    }
+    let other = tls_connect(tls_addr, "c.example.com").await;
+    let fake = served_cert(&other);
+    assert!(
+        fake != ders[0] && fake != ders[1],
+        "an unknown name got an Ingress certificate"
+    );
+
+    let s = tls_connect(tls_addr, "b.example.com").await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("https://b.example.com/secure")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("one\nGET /secure"), "{body}");
+    assert!(body.contains("x-forwarded-proto: https"), "{body}");
+    assert!(body.contains("x-forwarded-host: b.example.com"), "{body}");
+}
+
+#[tokio::test]
+async fn a_table_swapped_under_kept_connections_fails_no_request() {
+    let (one, two) = (upstream("one", false).await, upstream("two", false).await);
+    let route = |endpoint| {
+        Arc::new(Fixed {
+            endpoints: vec![endpoint],
+            protocol: Protocol::Http,
+            errors: None,
+        })
+    };
+    let (addr, _, handle) = served(route(one)).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, answered) = (stop.clone(), answered.clone());
+        clients.push(tokio::spawn(async move {
+            let mut client = keep_alive(addr).await;
+            while !stop.load(Ordering::Relaxed) {
+                let (status, body) = fetch(&mut client, "/").await;
+                assert_eq!(status, 200, "{body}");
+                assert!(body.starts_with("one\n") || body.starts_with("two\n"), "{body}");
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+            client
+        }));
+    }
+    // Each swap waits for an answer since the last one, so swaps land between requests in
+    // flight on every connection.
+    for i in 0..100 {
+        let seen = answered.load(Ordering::Relaxed);
+        while answered.load(Ordering::Relaxed) == seen {
+            tokio::task::yield_now().await;
+        }
+        handle.store(if i % 2 == 0 { route(two) } else { route(one) });
+    }
+    handle.store(route(two));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        let mut client = c.await.unwrap();
+        // The same kept connection now sees the last table.
+        let (status, body) = fetch(&mut client, "/").await;
+        assert_eq!((status, body.lines().next()), (200, Some("two")), "{body}");
+    }
 }
