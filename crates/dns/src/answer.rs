@@ -250,7 +250,7 @@ fn from_node(node: &Node, qtype: u16) -> Found<'_> {
             rtype::SRV => Found::Records(srv),
             _ => Found::NoData,
         },
-        Node::External { cname, a, aaaa } => {
+        Node::External { cname, a, aaaa, .. } => {
             let chain = match qtype {
                 rtype::CNAME => return Found::Records(cname),
                 rtype::A => a,

@@ -522,38 +522,6 @@ fn edns_queries_get_an_opt_record_back() {
     );
 }
 
-#[test]
-fn a_layered_snapshot_answers_changed_services_from_itself_and_the_rest_from_its_base() {
-    let base = std::sync::Arc::new(cluster());
-    // `web` moved to a new address and a new Service `api` came; `db` is gone.
-    let services = vec![
-        cluster_ip("default", "web", &["10.96.0.50"], vec![port("http", "TCP", 80)]),
-        cluster_ip("default", "api", &["10.96.0.77"], vec![port("http", "TCP", 80)]),
-        cluster_ip("default", "dual", &["10.96.0.99"], vec![port("http", "TCP", 80)]),
-    ];
-    let changed = [("default", "web"), ("default", "api"), ("default", "db")]
-        .iter()
-        .map(|(n, s)| (n.to_string(), s.to_string()))
-        .collect();
-    let layered = Records::layered(base, ["kube-system"], &services, &[], changed, "cluster.local");
-    assert!(layered.is_layered());
-    let a = |name: &str| answers(&ask(&layered, name, RecordType::A));
-    assert_eq!(
-        a("web.default.svc.cluster.local."),
-        vec!["web.default.svc.cluster.local. 5 10.96.0.50"]
-    );
-    assert_eq!(
-        a("api.default.svc.cluster.local."),
-        vec!["api.default.svc.cluster.local. 5 10.96.0.77"]
-    );
-    // `dual` did not change: the base answers, whatever the list passed in says.
-    assert_eq!(
-        a("dual.default.svc.cluster.local."),
-        vec!["dual.default.svc.cluster.local. 5 10.96.0.6"]
-    );
-    let gone = ask(&layered, "db-0.db.default.svc.cluster.local.", RecordType::A);
-    assert_eq!(gone.metadata.response_code, ResponseCode::NXDomain);
-    // The new address has its PTR at once.
-    let ptr = answers(&ask(&layered, "77.0.96.10.in-addr.arpa.", RecordType::PTR));
-    assert_eq!(ptr, vec!["77.0.96.10.in-addr.arpa. 5 api.default.svc.cluster.local."]);
-}
+/// Layered snapshots (a change answered before the full rebuild), against the same cluster.
+#[path = "answer_layered_tests.rs"]
+mod layered;

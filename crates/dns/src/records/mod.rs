@@ -7,6 +7,7 @@
 mod model;
 mod render;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,6 +36,8 @@ pub(crate) enum Node {
     },
     /// An ExternalName Service.
     External {
+        /// The name the CNAME points at, as written in the Service.
+        target: Box<str>,
         /// The CNAME record.
         cname: RrSet,
         /// A questions follow the chain.
@@ -63,6 +66,9 @@ pub struct Records {
     /// Set on a layered snapshot: the full snapshot underneath, and the Services whose names
     /// this one answers instead of it.
     layer: Option<Layer>,
+    /// Each ExternalName Service whose CNAME chain enters the zone, with the Services whose
+    /// names the chain went through: when one of those changes, so does its answer.
+    external_deps: Vec<(ServiceKey, Vec<ServiceKey>)>,
 }
 
 /// A Service by namespace and name, lowercase.
@@ -72,18 +78,33 @@ pub type ServiceKey = (String, String);
 #[derive(Debug)]
 struct Layer {
     base: Arc<Records>,
-    keys: HashSet<ServiceKey>,
+    /// The names of the Services laid over the base (`<svc>.<ns>.svc.<zone>`), as names so
+    /// a query checks its own without allocating.
+    names: HashSet<Box<str>>,
 }
 
+/// Resolves the in-zone links of CNAME chains while a snapshot is built, and records every
+/// name it was asked about (the chain's dependencies).
 struct ModelResolver<'a> {
     model: &'a model::Model,
     zone: &'a str,
+    /// For a layered build: the full snapshot answering every Service not in the set.
+    base: Option<(&'a Records, &'a HashSet<ServiceKey>)>,
+    asked: RefCell<Vec<String>>,
 }
 
 impl render::Resolve for ModelResolver<'_> {
     fn spec(&self, name: &str) -> Option<Spec> {
+        self.asked.borrow_mut().push(name.to_string());
         if let Some(spec) = self.model.names.get(name) {
             return Some(spec.clone());
+        }
+        if let Some((base, changed)) = self.base {
+            match service_key(name, self.zone) {
+                Some(key) if changed.contains(&key) => {}
+                Some(_) => return base.spec(name),
+                None => {}
+            }
         }
         // Pod names resolve to the address they spell (CoreDNS `pods insecure`).
         let rel = names::in_zone(name, self.zone)?;
@@ -129,6 +150,18 @@ impl Records {
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
         domain: &str,
     ) -> Records {
+        Records::build_over(namespaces, services, slices, domain, None)
+    }
+
+    /// The build itself; with `base`, CNAME chains resolve the Services outside the set
+    /// through that snapshot.
+    fn build_over<'a, N: AsRef<str>>(
+        namespaces: impl IntoIterator<Item = N>,
+        services: impl IntoIterator<Item = &'a Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+        domain: &str,
+        base: Option<(&Records, &HashSet<ServiceKey>)>,
+    ) -> Records {
         let zone = names::zone(domain);
         let mut model = model::build(services, slices, &zone);
         model
@@ -137,7 +170,10 @@ impl Records {
         let resolver = ModelResolver {
             model: &model,
             zone: &zone,
+            base,
+            asked: RefCell::new(Vec::new()),
         };
+        let mut external_deps = Vec::new();
         let nodes = model
             .names
             .iter()
@@ -148,11 +184,26 @@ impl Records {
                         aaaa: render::addresses(entries, Family::V6),
                         srv: render::srv(entries),
                     },
-                    Spec::External(target) => Node::External {
-                        cname: render::name_record(rtype::CNAME, target, TTL),
-                        a: render::chain(&resolver, target, Family::V4),
-                        aaaa: render::chain(&resolver, target, Family::V6),
-                    },
+                    Spec::External(target) => {
+                        let node = Node::External {
+                            target: target.as_str().into(),
+                            cname: render::name_record(rtype::CNAME, target, TTL),
+                            a: render::chain(&resolver, target, Family::V4),
+                            aaaa: render::chain(&resolver, target, Family::V6),
+                        };
+                        let mut deps: Vec<ServiceKey> = resolver
+                            .asked
+                            .take()
+                            .iter()
+                            .filter_map(|n| service_key(n, &zone))
+                            .collect();
+                        deps.sort();
+                        deps.dedup();
+                        if let (false, Some(own)) = (deps.is_empty(), service_key(name, &zone)) {
+                            external_deps.push((own, deps));
+                        }
+                        node
+                    }
                 };
                 (name.clone(), node)
             })
@@ -166,6 +217,7 @@ impl Records {
         Records {
             serial: model.serial as u32,
             layer: None,
+            external_deps,
             zone_labels: zone.split('.').filter(|l| !l.is_empty()).count(),
             zone: zone.into_boxed_str(),
             nodes,
@@ -188,7 +240,7 @@ impl Records {
         namespaces: impl IntoIterator<Item = N>,
         services: impl IntoIterator<Item = &'a Service>,
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
-        changed: HashSet<ServiceKey>,
+        mut changed: HashSet<ServiceKey>,
         domain: &str,
     ) -> Records {
         // Always over a full snapshot: `changed` holds every change since it was built.
@@ -196,6 +248,13 @@ impl Records {
             Some(layer) => layer.base.clone(),
             None => base,
         };
+        // An ExternalName answers with its chain's addresses, so it changes with any Service
+        // the chain went through (one pass: a dependency list holds the whole chain).
+        for (external, deps) in &base.external_deps {
+            if deps.iter().any(|d| changed.contains(d)) {
+                changed.insert(external.clone());
+            }
+        }
         let key_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, name: Option<&str>| {
             (
                 m.namespace.as_deref().unwrap_or("").to_ascii_lowercase(),
@@ -213,13 +272,17 @@ impl Records {
                 .and_then(|l| l.get(model::SERVICE_NAME_LABEL));
             owner.is_some_and(|o| changed.contains(&key_of(&e.metadata, Some(o))))
         });
-        let mut top = Records::build_with_namespaces(namespaces, services, slices, domain);
+        let mut top = Records::build_over(namespaces, services, slices, domain, Some((&base, &changed)));
         if top.serial < base.serial {
             top.serial = base.serial;
             top.soa_tail = soa_tail(&top.zone, base.serial);
         }
         top.synced = base.synced;
-        top.layer = Some(Layer { base, keys: changed });
+        let names = changed
+            .iter()
+            .map(|(ns, svc)| names::service(svc, ns, &top.zone).into_boxed_str())
+            .collect();
+        top.layer = Some(Layer { base, names });
         top
     }
 
@@ -257,16 +320,25 @@ impl Records {
         self.layer.is_some()
     }
 
-    /// The Service a name of the zone belongs to (`[...].<svc>.<ns>.svc.<zone>`).
-    fn service_key(&self, name: &str) -> Option<ServiceKey> {
-        let rel = names::in_zone(name, &self.zone)?;
-        let mut labels = rel.rsplit('.');
-        if labels.next()? != names::SVC {
-            return None;
+    /// What `name` stands for, read back from the encoded answers (for CNAME chains of a
+    /// layered build, which need only the addresses and the next link).
+    fn spec(&self, name: &str) -> Option<Spec> {
+        match self.node(name)? {
+            Node::Addresses { a, aaaa, .. } => {
+                let entries: Vec<model::Entry> = [a, aaaa]
+                    .into_iter()
+                    .flat_map(|set| set.answer.chunks_exact(usize::from(set.rr_len.max(1))))
+                    .filter_map(render::address_of)
+                    .map(|ip| model::Entry {
+                        ip,
+                        port: None,
+                        target: Arc::from(""),
+                    })
+                    .collect();
+                Some(Spec::Entries(entries))
+            }
+            Node::External { target, .. } => Some(Spec::External(target.to_string())),
         }
-        let ns = labels.next()?;
-        let svc = labels.next()?;
-        Some((ns.to_string(), svc.to_string()))
     }
 
     pub(crate) fn zone_labels(&self) -> usize {
@@ -275,7 +347,9 @@ impl Records {
 
     pub(crate) fn node(&self, name: &str) -> Option<&Node> {
         match &self.layer {
-            Some(layer) if !self.service_key(name).is_some_and(|k| layer.keys.contains(&k)) => layer.base.node(name),
+            Some(layer) if !service_name(name, &self.zone).is_some_and(|n| layer.names.contains(n)) => {
+                layer.base.node(name)
+            }
             _ => self.nodes.get(name),
         }
     }
@@ -287,7 +361,9 @@ impl Records {
     }
 
     pub(crate) fn has_namespace(&self, ns: &str) -> bool {
-        self.namespaces.contains(ns)
+        // A layered snapshot knows the Namespaces and its own Services' namespaces; those of
+        // the other Services are the base's.
+        self.namespaces.contains(ns) || self.layer.as_ref().is_some_and(|l| l.base.has_namespace(ns))
     }
 
     pub(crate) fn soa_tail(&self) -> &[u8] {
@@ -301,6 +377,33 @@ impl Records {
     pub(crate) fn next_rotation(&self) -> u32 {
         self.rotation.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// The Service a name of the zone belongs to (`[...].<svc>.<ns>.svc.<zone>`).
+fn service_key(name: &str, zone: &str) -> Option<ServiceKey> {
+    let rel = names::in_zone(name, zone)?;
+    let mut labels = rel.rsplit('.');
+    if labels.next()? != names::SVC {
+        return None;
+    }
+    let ns = labels.next()?;
+    let svc = labels.next()?;
+    Some((ns.to_string(), svc.to_string()))
+}
+
+/// The name of the Service a name of the zone belongs to: `name`'s suffix
+/// `<svc>.<ns>.svc.<zone>`.
+fn service_name<'n>(name: &'n str, zone: &str) -> Option<&'n str> {
+    let rel = names::in_zone(name, zone)?;
+    let mut labels = rel.rsplit('.');
+    if labels.next()? != names::SVC {
+        return None;
+    }
+    let ns = labels.next()?;
+    let svc = labels.next()?;
+    // `svc.ns.svc` are the last three labels of `rel`, which starts `name`.
+    let start = rel.len() - (svc.len() + ns.len() + names::SVC.len() + 2);
+    Some(&name[start..])
 }
 
 /// `<zone> SOA ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 5`, CoreDNS's SOA; the

@@ -59,6 +59,18 @@ pub fn push_address(out: &mut Vec<u8>, owner: &[u8], ip: &IpAddr) {
     }
 }
 
+/// The address of one record [`push_address`] wrote with a compressed owner (an answer of
+/// [`addresses`]); `None` for any other record.
+pub fn address_of(record: &[u8]) -> Option<IpAddr> {
+    // Owner pointer (2), type, class (4), TTL (4), RDLENGTH (2), then the address.
+    let rdata = record.get(12..)?;
+    match rdata.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+        _ => None,
+    }
+}
+
 fn finish(answer: Vec<u8>, count: usize, extra: Vec<u8>, extra_count: usize, rr_len: u16) -> RrSet {
     RrSet {
         answer: answer.into_boxed_slice(),
