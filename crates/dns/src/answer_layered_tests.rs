@@ -127,3 +127,23 @@ fn an_external_name_whose_target_is_deleted_stops_answering_its_address_at_once(
     assert_eq!(a_of(&layered, alias), a_of(&full, alias));
     assert_eq!(a_of(&layered, alias), (ResponseCode::NoError, vec![]));
 }
+
+#[test]
+fn a_changed_service_is_found_whatever_the_case_of_its_names() {
+    let base = Arc::new(cluster());
+    let services = vec![cluster_ip(
+        "Default",
+        "API",
+        &["10.96.0.77"],
+        vec![port("http", "TCP", 80)],
+    )];
+    let changed = keys(&[("default", "api")]);
+    let layered = Records::layered(base, ["kube-system"], &services, &[], changed, "cluster.local");
+    assert_eq!(
+        a_of(&layered, "api.default.svc.cluster.local."),
+        (
+            ResponseCode::NoError,
+            vec!["api.default.svc.cluster.local. 5 10.96.0.77".to_string()]
+        )
+    );
+}
