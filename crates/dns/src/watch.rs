@@ -35,7 +35,8 @@ pub struct DnsConfig {
 
 /// Serves cluster DNS until `shutdown` completes: binds `config.listen`, answers SERVFAIL for
 /// cluster names until the first full list of Namespaces, Services and EndpointSlices has
-/// arrived, then answers from a snapshot rebuilt on every change.
+/// arrived, then answers from a snapshot that follows every change (a layered one at once, the
+/// full one rebuilt off the loop).
 pub async fn run(
     client: Client,
     config: DnsConfig,
