@@ -5,6 +5,7 @@
 
 mod proxy;
 mod tls;
+mod upstream;
 
 use std::convert::Infallible;
 use std::future::Future;

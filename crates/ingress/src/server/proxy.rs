@@ -21,10 +21,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use super::upstream;
 use super::RouterHandle;
 use crate::decision::{cookie, Decision, Protocol, RequestView, Upstream};
 
-type Out = Response<BoxBody<Bytes, hyper::Error>>;
+/// Errors of answer bodies: hyper's, or a cut or malformed endpoint answer.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Out = Response<BoxBody<Bytes, BoxError>>;
 type UpBody = BoxBody<Bytes, hyper::Error>;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded.
@@ -42,6 +45,8 @@ const HOP_BY_HOP: [&str; 8] = [
 /// The server's side of proxying: the router, and pooled clients towards endpoints.
 pub struct Proxy {
     handle: RouterHandle,
+    /// Kept HTTP/1.1 connections for requests without a body (the common case).
+    pool: Arc<upstream::Pool>,
     http1: Client<HttpConnector, UpBody>,
     http2: Client<HttpConnector, UpBody>,
     /// For `backend-protocol: HTTPS` (an error if rustls refused the configuration).
@@ -50,11 +55,13 @@ pub struct Proxy {
 }
 
 /// Why an exchange with an endpoint failed.
-enum Failure {
+pub enum Failure {
     /// The endpoint did not take the connection: another may.
     Connect(String),
     /// Anything after that.
     Exchange(String),
+    /// The endpoint did not answer in time.
+    Timeout,
 }
 
 impl Proxy {
@@ -76,6 +83,7 @@ impl Proxy {
             .map_err(|e| e.to_string());
         Proxy {
             handle,
+            pool: Arc::default(),
             http1,
             http2,
             tls,
@@ -118,19 +126,22 @@ impl Proxy {
             }
         }
         let upgrade = req.headers().contains_key(header::UPGRADE);
+        let replayable = req.body().is_end_stream();
+        // GET and HEAD without a body or upgrade to a plain endpoint (nearly every request)
+        // go over the in-place client; the rest over hyper's.
+        let in_place = up.protocol == Protocol::Http
+            && !upgrade
+            && replayable
+            && (req.method() == http::Method::GET || req.method() == http::Method::HEAD);
+        if in_place {
+            return self.forward_in_place(req, up, peer, host, tls).await;
+        }
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let headers = upstream_headers(&parts.headers, &up, peer, host, tls, upgrade);
-        let replayable = body.is_end_stream();
         let mut body = Some(body);
         let n = up.endpoints.len();
-        // Cookie affinity: the endpoint the cookie names while it is still there; otherwise
-        // the next one in turn, and a cookie naming it.
-        let sticky = up.affinity.as_ref().and_then(|a| {
-            let token = cookie(&parts.headers, &a.cookie)?;
-            up.endpoints.iter().position(|e| endpoint_token(*e) == token)
-        });
-        let first = sticky.unwrap_or_else(|| self.turn.fetch_add(1, Ordering::Relaxed));
+        let (first, sticky) = self.first_endpoint(&up, &parts.headers);
         let attempts = if replayable { n } else { 1 };
         for attempt in 0..attempts {
             let endpoint = up.endpoints[(first + attempt) % n];
@@ -159,9 +170,10 @@ impl Proxy {
                 up.timeouts.connect + up.timeouts.read,
                 self.send(&up, endpoint, outgoing),
             )
-            .await;
+            .await
+            .unwrap_or(Err(Failure::Timeout));
             match sent {
-                Ok(Ok(resp)) => {
+                Ok(resp) => {
                     let accept = parts.headers.get(header::ACCEPT).cloned();
                     let mut out = self.finish(resp, &up, client_upgrade, accept).await;
                     if let (Some(a), None) = (&up.affinity, sticky) {
@@ -169,12 +181,62 @@ impl Proxy {
                     }
                     return out;
                 }
-                Ok(Err(Failure::Connect(_))) if attempt + 1 < attempts => continue,
-                Ok(Err(Failure::Connect(e) | Failure::Exchange(e))) => {
-                    tracing::debug!("upstream {endpoint}: {e}");
-                    return respond(502, &[], "502 Bad Gateway\n".into());
+                Err(Failure::Connect(_)) if attempt + 1 < attempts => continue,
+                Err(e) => return failed(endpoint, e),
+            }
+        }
+        respond(502, &[], "502 Bad Gateway\n".into())
+    }
+
+    /// The endpoint to try first, and whether the affinity cookie named it: the endpoint the
+    /// cookie names while it is still there, otherwise the next one in turn.
+    fn first_endpoint(&self, up: &Upstream, headers: &HeaderMap) -> (usize, Option<usize>) {
+        let sticky = up.affinity.as_ref().and_then(|a| {
+            let token = cookie(headers, &a.cookie)?;
+            up.endpoints.iter().position(|e| endpoint_token(*e) == token)
+        });
+        (
+            sticky.unwrap_or_else(|| self.turn.fetch_add(1, Ordering::Relaxed)),
+            sticky,
+        )
+    }
+
+    /// A GET or HEAD without body over the event loop's kept connections, the request head
+    /// written once from the client's headers.
+    async fn forward_in_place(
+        &self,
+        req: Request<Incoming>,
+        up: Upstream,
+        peer: SocketAddr,
+        host: &str,
+        tls: bool,
+    ) -> Out {
+        let head = in_place_head(&req, &up, peer, host, tls);
+        let head_request = req.method() == http::Method::HEAD;
+        let n = up.endpoints.len();
+        let (first, sticky) = self.first_endpoint(&up, req.headers());
+        for attempt in 0..n {
+            let endpoint = up.endpoints[(first + attempt) % n];
+            let sent = upstream::exchange(
+                &self.pool,
+                endpoint,
+                &head,
+                head_request,
+                up.timeouts.connect,
+                up.timeouts.read,
+            )
+            .await;
+            match sent {
+                Ok(resp) => {
+                    let accept = req.headers().get(header::ACCEPT).cloned();
+                    let mut out = self.finish(resp, &up, None, accept).await;
+                    if let (Some(a), None) = (&up.affinity, sticky) {
+                        set_affinity_cookie(&mut out, a, endpoint);
+                    }
+                    return out;
                 }
-                Err(_) => return respond(504, &[], "504 Gateway Time-out\n".into()),
+                Err(Failure::Connect(_)) if attempt + 1 < n => continue,
+                Err(e) => return failed(endpoint, e),
             }
         }
         respond(502, &[], "502 Bad Gateway\n".into())
@@ -238,16 +300,20 @@ impl Proxy {
             .await
             .ok()?
             .ok()?;
-        Some(resp.map(|b| b.boxed()))
+        Some(resp.map(|b| b.map_err(Into::into).boxed()))
     }
 
-    async fn finish(
+    async fn finish<B>(
         &self,
-        mut resp: Response<Incoming>,
+        mut resp: Response<B>,
         up: &Upstream,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         accept: Option<HeaderValue>,
-    ) -> Out {
+    ) -> Out
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         let status = resp.status().as_u16();
         if up.intercept_errors.contains(&status) {
             if let Some(page) = self.error_page(up, status, accept).await {
@@ -274,8 +340,100 @@ impl Proxy {
                 resp.headers_mut().insert(k, v);
             }
         }
-        resp.map(|b| b.boxed())
+        resp.map(|b| b.map_err(Into::into).boxed())
     }
+}
+
+/// The answer for a failed exchange with `endpoint`: 504 when it was too slow, else 502.
+fn failed(endpoint: SocketAddr, failure: Failure) -> Out {
+    match failure {
+        Failure::Timeout => respond(504, &[], "504 Gateway Time-out\n".into()),
+        Failure::Connect(e) | Failure::Exchange(e) => {
+            tracing::debug!("upstream {endpoint}: {e}");
+            respond(502, &[], "502 Bad Gateway\n".into())
+        }
+    }
+}
+
+/// Whether `name` is a hop-by-hop header (RFC 9110 §7.6.1) or `Upgrade`.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str()) || name == header::UPGRADE
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
+/// The HTTP/1.1 request head for the in-place client: the same headers [`upstream_headers`]
+/// gives, written straight into bytes.
+fn in_place_head<B>(req: &Request<B>, up: &Upstream, peer: SocketAddr, host: &str, tls: bool) -> Vec<u8> {
+    let incoming = req.headers();
+    // Headers the Connection header names are hop-by-hop too (rare: computed only then).
+    let named: Vec<HeaderName> = incoming
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    let prefix = up.forwarded_prefix.as_deref().filter(|p| header_safe(p));
+    let skip = |name: &HeaderName| {
+        is_hop_by_hop(name)
+            || name == header::HOST
+            || name == X_FORWARDED_FOR
+            || name == X_REAL_IP
+            || name == X_FORWARDED_PROTO
+            || name == X_FORWARDED_HOST
+            || name == X_FORWARDED_PORT
+            || name == X_SCHEME
+            || (prefix.is_some() && name == X_FORWARDED_PREFIX)
+            || named.contains(name)
+    };
+    let original_host = incoming.get(header::HOST).map_or(host.as_bytes(), |v| v.as_bytes());
+    let upstream_host = up
+        .host
+        .as_deref()
+        .filter(|h| header_safe(h))
+        .map_or(original_host, str::as_bytes);
+    let client = peer.ip().to_string();
+    let forwarded_for = match incoming.get(&X_FORWARDED_FOR) {
+        Some(before) => [before.as_bytes(), b", ", client.as_bytes()].concat(),
+        None => client.clone().into_bytes(),
+    };
+    let (scheme, port): (&[u8], &[u8]) = if tls { (b"https", b"443") } else { (b"http", b"80") };
+    let request_id = (!incoming.contains_key(&X_REQUEST_ID)).then(|| format!("{:032x}", rand::random::<u128>()));
+    let mut extra: Vec<(&HeaderName, &[u8])> = vec![
+        (&X_FORWARDED_FOR, &forwarded_for),
+        (&X_REAL_IP, client.as_bytes()),
+        (&X_FORWARDED_PROTO, scheme),
+        (&X_FORWARDED_HOST, original_host),
+        (&X_FORWARDED_PORT, port),
+        (&X_SCHEME, scheme),
+    ];
+    if let Some(id) = &request_id {
+        extra.push((&X_REQUEST_ID, id.as_bytes()));
+    }
+    if let Some(p) = prefix {
+        extra.push((&X_FORWARDED_PREFIX, p.as_bytes()));
+    }
+    upstream::request_head(
+        req.method().as_str(),
+        &up.path_and_query,
+        upstream_host,
+        incoming,
+        skip,
+        &extra,
+    )
+}
+
+/// Whether `value` can be written into a header line as it is.
+fn header_safe(value: &str) -> bool {
+    !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
 /// The affinity cookie's value for `endpoint`: a stable hash (FNV-1a) of its address, so it
