@@ -329,3 +329,39 @@ async fn incremental_updates_move_traffic_without_touching_other_services() {
     let tables = c.net.exec("node", &["nft", "list", "tables"]);
     assert!(!tables.contains("podway"), "{tables}");
 }
+
+/// The counter rows of the node's table, as `podway traffic` and the metrics read them.
+fn counted(c: &Cluster, service_port: &str) -> podway_proxy::nftables::counters::EndpointTraffic {
+    let argv = podway_proxy::nftables::counters::list_command();
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let json = c.net.exec("node", &argv);
+    let rows = podway_proxy::nftables::counters::parse(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    rows.into_iter()
+        .find(|r| r.service_port == service_port && r.ip.to_string() == EP1)
+        .unwrap_or_else(|| panic!("no row for {service_port} in {json}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_endpoint_counts_its_connections_and_bytes_and_keeps_them_across_updates() {
+    let mut c = Cluster::new("count");
+    let (mut services, mut slices) = base_objects();
+    c.full(&services, &slices).await;
+    for _ in 0..10 {
+        assert_eq!(parse(&c.net.tcp("client", addr("10.251.0.15:80")).unwrap()).0, "ep1");
+    }
+    let row = counted(&c, "default/self/tcp/p");
+    assert_eq!(row.connections, 10, "{row:?}");
+    // Each connection carries at least its handshake, request, answer and close both ways.
+    assert!(row.bytes >= 10 * 6 * 40, "{row:?}");
+
+    // Another Service changes: this endpoint's counts are left as they were and go on.
+    services.push(service("later", "10.251.0.16", json!({})));
+    slices.push(slice("later", "TCP", 8080, &[(EP2, "other")]));
+    c.update(&services, &slices).await;
+    for _ in 0..5 {
+        c.net.tcp("client", addr("10.251.0.15:80")).unwrap();
+    }
+    let after = counted(&c, "default/self/tcp/p");
+    assert_eq!(after.connections, 15, "{after:?}");
+    assert!(after.bytes > row.bytes, "{after:?} after {row:?}");
+}

@@ -1,5 +1,7 @@
-//! Reading the per-endpoint counters back: `nft -j list counters table ip podway` parsed into
-//! one row per endpoint of a Service port, and the same rows as Prometheus metrics.
+//! Reading the per-endpoint counters back: `nft -j list sets table ip podway` parsed into one
+//! row per endpoint of a Service port, and the same rows as Prometheus metrics. The counts are
+//! the counters of the elements of two sets (`endpoint-connections`, `endpoint-bytes`), one
+//! element per endpoint, whose comment is the endpoint's label.
 //!
 //! Counts start at zero when the table is rendered in full (first sync, or after a failed
 //! one); incremental updates keep the counters of endpoints that stay.
@@ -8,11 +10,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
-use super::names::{BYTES_PREFIX, CONNECTIONS_PREFIX, FAMILY, TABLE};
+use super::names::{ENDPOINT_BYTES, ENDPOINT_CONNECTIONS, FAMILY, TABLE};
 
 /// The command that lists the counters as JSON (run it inside the node's network namespace).
+/// `list sets` reads the sets and their elements only, never the chains and rules, so a scrape
+/// stays cheap beside 10,000 Services.
 pub fn list_command() -> Vec<String> {
-    ["nft", "-j", "list", "counters", "table", FAMILY, TABLE]
+    ["nft", "-j", "list", "sets", "table", FAMILY, TABLE]
         .map(String::from)
         .to_vec()
 }
@@ -41,39 +45,42 @@ pub enum CounterError {
     Json(#[from] serde_json::Error),
 }
 
-/// Parses `nft -j list counters` output into endpoint rows, sorted by Service port, address
-/// and port. Counters that are not podway endpoint counters are ignored.
+/// Parses the output of [`list_command`] into endpoint rows, sorted by Service port, address
+/// and port. Sets and elements that are not podway's endpoint counters are ignored.
 pub fn parse(json: &str) -> Result<Vec<EndpointTraffic>, CounterError> {
     let doc: serde_json::Value = serde_json::from_str(json)?;
     let mut rows: BTreeMap<(String, Ipv4Addr, u16), EndpointTraffic> = BTreeMap::new();
     for item in doc["nftables"].as_array().into_iter().flatten() {
-        let Some(counter) = item.get("counter") else {
+        let Some(set) = item.get("set") else {
             continue;
         };
-        let name = counter["name"].as_str().unwrap_or_default();
-        let (rest, is_bytes) = if let Some(rest) = name.strip_prefix(CONNECTIONS_PREFIX) {
-            (rest, false)
-        } else if let Some(rest) = name.strip_prefix(BYTES_PREFIX) {
-            (rest, true)
-        } else {
-            continue;
+        let is_bytes = match set["name"].as_str() {
+            Some(ENDPOINT_CONNECTIONS) => false,
+            Some(ENDPOINT_BYTES) => true,
+            _ => continue,
         };
-        let Some((service_port, ip, port)) = split_endpoint(rest) else {
-            continue;
-        };
-        let row = rows
-            .entry((service_port.to_string(), ip, port))
-            .or_insert_with(|| EndpointTraffic {
-                service_port: service_port.to_string(),
-                ip,
-                port,
-                connections: 0,
-                bytes: 0,
-            });
-        if is_bytes {
-            row.bytes = counter["bytes"].as_u64().unwrap_or(0);
-        } else {
-            row.connections = counter["packets"].as_u64().unwrap_or(0);
+        // An element with a counter or a comment is an object (`{"elem": {...}}`); a bare
+        // value has neither and is no endpoint's.
+        for elem in set["elem"].as_array().into_iter().flatten() {
+            let elem = &elem["elem"];
+            let Some((service_port, ip, port)) = elem["comment"].as_str().and_then(split_endpoint) else {
+                continue;
+            };
+            let row = rows
+                .entry((service_port.to_string(), ip, port))
+                .or_insert_with(|| EndpointTraffic {
+                    service_port: service_port.to_string(),
+                    ip,
+                    port,
+                    connections: 0,
+                    bytes: 0,
+                });
+            let counter = &elem["counter"];
+            if is_bytes {
+                row.bytes = counter["bytes"].as_u64().unwrap_or(0);
+            } else {
+                row.connections = counter["packets"].as_u64().unwrap_or(0);
+            }
         }
     }
     Ok(rows.into_values().collect())
@@ -141,14 +148,20 @@ fn escape(v: &str) -> String {
 mod tests {
     use super::*;
 
+    // The shape nft 1.0.6 prints for `nft -j list sets table ip podway`.
     const LISTED: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-        {"counter": {"family": "ip", "name": "connections-shop/web/tcp/http__10.244.0.5/8080", "table": "podway", "handle": 1, "packets": 7, "bytes": 420}},
-        {"counter": {"family": "ip", "name": "bytes-shop/web/tcp/http__10.244.0.5/8080", "table": "podway", "handle": 2, "packets": 70, "bytes": 9100}},
-        {"counter": {"family": "ip", "name": "connections-shop/web/tcp/__10.244.0.6/80", "table": "podway", "handle": 3, "packets": 2, "bytes": 120}},
-        {"counter": {"family": "ip", "name": "someone-elses", "table": "podway", "handle": 4, "packets": 1, "bytes": 1}}]}"#;
+        {"set": {"family": "ip", "name": "endpoint-connections", "table": "podway", "type": "mark", "handle": 5,
+          "elem": [{"elem": {"val": 1, "comment": "shop/web/tcp/http__10.244.0.5/8080", "counter": {"packets": 7, "bytes": 420}}},
+                   {"elem": {"val": 2, "comment": "shop/web/tcp/__10.244.0.6/80", "counter": {"packets": 2, "bytes": 120}}}],
+          "stmt": [{"counter": null}]}},
+        {"set": {"family": "ip", "name": "endpoint-bytes", "table": "podway", "type": "mark", "handle": 6,
+          "elem": [{"elem": {"val": 1, "comment": "shop/web/tcp/http__10.244.0.5/8080", "counter": {"packets": 70, "bytes": 9100}}}, 3],
+          "stmt": [{"counter": null}]}},
+        {"set": {"family": "ip", "name": "affinity-shop/web/tcp/http__10.244.0.5/8080", "table": "podway", "type": "ipv4_addr",
+          "elem": [{"elem": {"val": "10.0.0.1", "comment": "x__10.0.0.2/1", "counter": {"packets": 1, "bytes": 1}}}]}}]}"#;
 
     #[test]
-    fn connections_are_packets_of_the_connections_counter_and_bytes_bytes_of_the_bytes_counter() {
+    fn connections_are_packets_of_the_connections_set_and_bytes_bytes_of_the_bytes_set() {
         let rows = parse(LISTED).unwrap();
         assert_eq!(
             rows,

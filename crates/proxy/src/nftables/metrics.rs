@@ -19,7 +19,8 @@ pub trait CounterSource: Send + Sync + 'static {
     fn list(&self) -> impl Future<Output = Result<String, String>> + Send;
 }
 
-/// Runs `nft -j list counters table ip podway` in the current network namespace.
+/// Runs [`counters::list_command`] (`nft -j list sets table ip podway`) in the current network
+/// namespace.
 pub struct NftCounters;
 
 impl CounterSource for NftCounters {
@@ -122,7 +123,8 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_serves_each_endpoints_counters_in_prometheus_text() {
-        let json = r#"{"nftables": [{"counter": {"family": "ip", "name": "connections-shop/web/tcp/http__10.244.0.5/8080", "table": "podway", "packets": 12, "bytes": 720}}]}"#;
+        let json = r#"{"nftables": [{"set": {"family": "ip", "name": "endpoint-connections", "table": "podway", "type": "mark",
+            "elem": [{"elem": {"val": 7, "comment": "shop/web/tcp/http__10.244.0.5/8080", "counter": {"packets": 12, "bytes": 720}}}]}}]}"#;
         let out = scrape(Canned(Ok(json.into())), "/metrics").await;
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
         assert!(out.contains("Content-Type: text/plain; version=0.0.4"), "{out}");

@@ -1,10 +1,10 @@
 //! Every name in the podway table comes from here.
 //!
 //! Per-Service names embed `namespace/name/protocol/portName` so `nft list table ip podway`
-//! reads like the Service list. nftables names may be up to 255 bytes; Kubernetes names keep a
-//! Service port base under 150, so an endpoint chain (base plus `__255.255.255.255/65535`) always
-//! fits. A base that would not fit (never for valid objects) is replaced by its hash, keeping
-//! names unique.
+//! reads like the Service list. The longest name built on a base is an endpoint's label (base
+//! plus `__255.255.255.255/65535`), which is a set element's comment, and nft allows comments of
+//! 128 bytes at most; a base that would not fit (rare: long namespace and Service names) is
+//! replaced by its hash, keeping names unique.
 
 use std::net::Ipv4Addr;
 
@@ -25,8 +25,12 @@ pub const SERVICE_NODEPORTS: &str = "service-nodeports";
 pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 /// Map `proto . port : verdict` rejecting or dropping NodePorts without usable endpoints.
 pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
-/// Map `ct mark : counter` from an endpoint's connection mark to its bytes counter.
+/// Set of endpoint marks (conntrack marks) with a counter per element: the bytes of every
+/// packet of the flows sent to that endpoint. Each element's comment is the endpoint's label.
 pub const ENDPOINT_BYTES: &str = "endpoint-bytes";
+/// Set of endpoint marks with a counter per element whose packets are the connections (flows)
+/// sent to that endpoint. Each element's comment is the endpoint's label.
+pub const ENDPOINT_CONNECTIONS: &str = "endpoint-connections";
 /// Chain marking a packet for masquerade in postrouting.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 /// Chain that masquerades marked packets.
@@ -43,7 +47,8 @@ pub const NODEPORT_ENDPOINTS_CHECK: &str = "nodeport-endpoints-check";
 /// The packet mark bit that asks for masquerade (kube-proxy's bit, so tools read it alike).
 pub const MASQUERADE_MARK: u32 = 0x4000;
 
-const MAX_BASE: usize = 200;
+/// nft's limit on a comment (an endpoint label), less the widest `__IP/PORT` suffix.
+const MAX_BASE: usize = 128 - "__255.255.255.255/65535".len();
 
 /// `namespace/name/protocol/portName`, or a hash of it when it would be too long.
 pub fn service_port_base(name: &ServicePortName) -> String {
@@ -81,25 +86,14 @@ pub fn endpoint_chain(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String
     format!("endpoint-{}__{ip}/{port}", service_port_base(name))
 }
 
-/// The named counter of one endpoint's connections: its packets are the connections
-/// (flows) the endpoint chain sent there, since NAT chains only see a flow's first packet.
-pub fn connections_counter(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String {
-    format!("{CONNECTIONS_PREFIX}{}__{ip}/{port}", service_port_base(name))
+/// An endpoint's label, `<base>__<ip>/<port>`: the comment of its elements in the counter sets
+/// ([`ENDPOINT_CONNECTIONS`], [`ENDPOINT_BYTES`]), by which their counts are read back.
+pub fn endpoint_label(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String {
+    format!("{}__{ip}/{port}", service_port_base(name))
 }
-
-/// The named counter of one endpoint's bytes, both directions, from every packet of the
-/// flows the endpoint chain sent there (found through [`endpoint_mark`]).
-pub fn bytes_counter(name: &ServicePortName, ip: Ipv4Addr, port: u16) -> String {
-    format!("{BYTES_PREFIX}{}__{ip}/{port}", service_port_base(name))
-}
-
-/// Prefix of [`connections_counter`] names.
-pub const CONNECTIONS_PREFIX: &str = "connections-";
-/// Prefix of [`bytes_counter`] names.
-pub const BYTES_PREFIX: &str = "bytes-";
 
 /// The conntrack mark the endpoint chain sets on each flow it sends to the endpoint, so later
-/// packets (both directions) find the endpoint's bytes counter. Derived from the endpoint
+/// packets (both directions) find the endpoint's element in the bytes set. Derived from the endpoint
 /// chain's name (never 0, which means "no endpoint"), so renders need no allocation state;
 /// two endpoints hashing alike (about one in 2^32 per pair) would share a map key, which the
 /// full script resolves by first name and an incremental update by falling back to a full one.
@@ -150,7 +144,19 @@ mod tests {
         assert_ne!(service_port_base(&a), service_port_base(&b));
         let widest = Ipv4Addr::new(255, 255, 255, 255);
         assert!(endpoint_chain(&a, widest, 65535).len() < 256);
-        assert!(connections_counter(&a, widest, 65535).len() < 256);
+        assert!(endpoint_label(&a, widest, 65535).len() <= 128);
+    }
+
+    #[test]
+    fn the_widest_base_that_is_kept_still_makes_a_label_nft_accepts_as_a_comment() {
+        let n = ServicePortName {
+            service: ServiceRef::new("n".repeat(63), "s".repeat(MAX_BASE - 63 - 3 - "sctp".len() - 1)),
+            port_name: "p".into(),
+            protocol: Protocol::Sctp,
+        };
+        assert_eq!(service_port_base(&n).len(), MAX_BASE);
+        assert!(service_port_base(&n).starts_with("nnn"));
+        assert_eq!(endpoint_label(&n, Ipv4Addr::new(255, 255, 255, 255), 65535).len(), 128);
     }
 
     #[test]
@@ -166,8 +172,8 @@ mod tests {
         assert_ne!(a, 0);
         assert_eq!(a, endpoint_mark(&n, Ipv4Addr::new(10, 244, 0, 5), 8080));
         assert_eq!(
-            connections_counter(&n, Ipv4Addr::new(10, 244, 0, 5), 8080),
-            "connections-shop/web/tcp/http__10.244.0.5/8080"
+            endpoint_label(&n, Ipv4Addr::new(10, 244, 0, 5), 8080),
+            "shop/web/tcp/http__10.244.0.5/8080"
         );
     }
 }

@@ -25,11 +25,14 @@ fn base(script: &mut String) {
     for (map, key) in maps {
         let _ = writeln!(script, "add map {t} {map} {{ type {key} : verdict ; }}");
     }
-    let _ = writeln!(script, "add map {t} {ENDPOINT_BYTES} {{ type mark : counter ; }}");
-    // Every packet of a flow an endpoint chain marked adds to that endpoint's bytes counter.
-    // Each packet passes exactly one of input, forward and output, so it is counted once
-    // (a node process reaching a host-network endpoint on its own node passes two).
-    let count_bytes = format!("ct mark != 0 counter name ct mark map @{ENDPOINT_BYTES}");
+    for set in [ENDPOINT_CONNECTIONS, ENDPOINT_BYTES] {
+        let _ = writeln!(script, "add set {t} {set} {{ type mark ; counter ; }}");
+    }
+    // Every packet of a flow an endpoint chain marked adds to the counter of that endpoint's
+    // element in the bytes set (a lookup that matches updates it). Each packet passes exactly
+    // one of input, forward and output, so it is counted once (a node process reaching a
+    // host-network endpoint on its own node passes two).
+    let count_bytes = format!("ct mark != 0 ct mark @{ENDPOINT_BYTES}");
     let chains: [(&str, Option<&str>, &[String]); 12] = [
         (
             MARK_FOR_MASQUERADE,
@@ -159,7 +162,7 @@ pub fn full(table: &ServiceTable, config: &RenderConfig) -> String {
         // One statement per map and chunk: nft parses large element lists far faster than
         // thousands of single statements.
         for chunk in elements.chunks(1000) {
-            let list: Vec<String> = chunk.iter().map(|e| format!("{} : {}", e.key, e.verdict)).collect();
+            let list: Vec<String> = chunk.iter().map(Element::body).collect();
             let _ = writeln!(script, "add element {t} {map} {{ {} }}", list.join(", "));
         }
     }
@@ -180,9 +183,8 @@ pub fn incremental(changes: &[ServiceChange], config: &RenderConfig) -> String {
             let r = port_rules(port, config);
             all.chains.extend(r.chains);
             all.sets.extend(r.sets);
-            all.counters.extend(r.counters);
             all.elements.extend(r.elements);
-            all.byte_marks.extend(r.byte_marks);
+            all.endpoint_marks.extend(r.endpoint_marks);
         }
         all
     };
@@ -201,7 +203,7 @@ pub fn incremental(changes: &[ServiceChange], config: &RenderConfig) -> String {
             let _ = writeln!(deletes, "delete element {t} {} {{ {} }}", e.map, e.key);
         }
         for e in new_elements.iter().filter(|e| !old_elements.contains(e)) {
-            let _ = writeln!(adds, "add element {t} {} {{ {} : {} }}", e.map, e.key, e.verdict);
+            let _ = writeln!(adds, "add element {t} {} {{ {} }}", e.map, e.body());
         }
         for chain in old.chains.keys() {
             let _ = writeln!(flushes, "flush chain {t} {chain}");
@@ -215,14 +217,6 @@ pub fn incremental(changes: &[ServiceChange], config: &RenderConfig) -> String {
             if new.sets.get(set) != Some(timeout) {
                 let _ = writeln!(set_deletes, "delete set {t} {set}");
             }
-        }
-        // Counters of endpoints that stay are left alone, so their counts survive the update.
-        // Vanished ones go after the elements and rules naming them.
-        for counter in old.counters.difference(&new.counters) {
-            let _ = writeln!(set_deletes, "delete counter {t} {counter}");
-        }
-        for counter in new.counters.difference(&old.counters) {
-            let _ = writeln!(body, "add counter {t} {counter}");
         }
         for (set, timeout) in &new.sets {
             if old.sets.get(set) != Some(timeout) {
@@ -246,9 +240,6 @@ pub fn removal() -> String {
 fn declare(script: &mut String, rules: &PortRules) {
     for (set, timeout) in &rules.sets {
         declare_set(script, set, *timeout);
-    }
-    for counter in &rules.counters {
-        let _ = writeln!(script, "add counter {FAMILY} {TABLE} {counter}");
     }
 }
 

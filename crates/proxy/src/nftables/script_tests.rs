@@ -164,36 +164,47 @@ fn removal_succeeds_whether_or_not_the_table_exists() {
 }
 
 #[test]
-fn an_update_keeps_the_counters_of_staying_endpoints_and_deletes_vanished_ones_after_their_users() {
+fn an_update_keeps_the_counters_of_staying_endpoints_and_deletes_vanished_ones() {
     let s = incremental(
         &[change(vec![port("a", 1, &[5, 6])], vec![port("a", 1, &[5, 7])])],
         &config(),
     );
-    assert!(
-        !s.contains("counter ip podway connections-ns/a/tcp/__10.244.0.5/8080"),
-        "{s}"
-    );
-    assert!(s.contains("add counter ip podway connections-ns/a/tcp/__10.244.0.7/8080\n"));
-    let gone = line_of(&s, "delete counter ip podway bytes-ns/a/tcp/__10.244.0.6/8080");
-    assert!(line_of(&s, "delete element ip podway endpoint-bytes") < gone);
-    assert!(line_of(&s, "flush chain ip podway endpoint-ns/a/tcp/__10.244.0.6/8080") < gone);
-    assert!(
-        line_of(&s, "add counter ip podway bytes-ns/a/tcp/__10.244.0.7/8080")
-            < line_of(&s, "add element ip podway endpoint-bytes")
-    );
+    // The staying endpoint's elements (and with them their counts) are not touched.
+    assert!(!s.contains("ns/a/tcp/__10.244.0.5/8080\""), "{s}");
+    assert!(s.contains("comment \"ns/a/tcp/__10.244.0.7/8080\" }\n"), "{s}");
+    for set in ["endpoint-connections", "endpoint-bytes"] {
+        let added: Vec<&str> = s
+            .lines()
+            .filter(|l| l.starts_with(&format!("add element ip podway {set} ")))
+            .collect();
+        assert_eq!(added.len(), 1, "{s}");
+        assert!(added[0].ends_with("comment \"ns/a/tcp/__10.244.0.7/8080\" }"), "{s}");
+        let deleted = s
+            .lines()
+            .filter(|l| l.starts_with(&format!("delete element ip podway {set} ")))
+            .count();
+        assert_eq!(deleted, 1, "{s}");
+    }
+    assert!(!s.contains("counter"), "no named counters: {s}");
 }
 
 #[test]
-fn a_full_script_declares_counters_and_counts_bytes_in_every_filter_hook() {
+fn a_full_script_declares_the_counter_sets_and_counts_bytes_in_every_filter_hook() {
     let s = full(&table(vec![port("a", 1, &[5])]), &config());
-    let declared = line_of(&s, "add counter ip podway bytes-ns/a/tcp/__10.244.0.5/8080");
+    let declared = line_of(&s, "add set ip podway endpoint-bytes { type mark ; counter ; }");
     assert!(declared < line_of(&s, "add element ip podway endpoint-bytes"));
+    assert!(
+        line_of(&s, "add set ip podway endpoint-connections { type mark ; counter ; }")
+            < line_of(&s, "add element ip podway endpoint-connections")
+    );
+    assert!(s.contains("comment \"ns/a/tcp/__10.244.0.5/8080\""), "{s}");
     for hook in ["filter-input", "filter-forward", "filter-output"] {
         assert!(
             s.contains(&format!(
-                "add rule ip podway {hook} ct mark != 0 counter name ct mark map @endpoint-bytes\n"
+                "add rule ip podway {hook} ct mark != 0 ct mark @endpoint-bytes\n"
             )),
             "{hook}"
         );
     }
+    assert!(!s.contains("add counter"), "no named counters: {s}");
 }

@@ -86,7 +86,7 @@ fn a_cluster_ip_spreads_over_every_ready_endpoint_and_masquerades_only_non_pod_s
         [
             "ip saddr 10.244.2.5 jump mark-for-masquerade".to_string(),
             format!(
-                "ct mark set {:#010x} counter name \"connections-ns/web/tcp/http__10.244.2.5/8080\"",
+                "ct mark set {:#010x} ct mark @endpoint-connections",
                 crate::nftables::names::endpoint_mark(&web(vec![]).name, "10.244.2.5".parse().unwrap(), 8080)
             ),
             "meta l4proto tcp dnat to 10.244.2.5:8080".to_string()
@@ -266,14 +266,23 @@ fn each_endpoint_counts_connections_in_its_chain_and_bytes_through_its_mark() {
     let ip = "10.244.1.5".parse().unwrap();
     let mark = crate::nftables::names::endpoint_mark(&p.name, ip, 8080);
     assert_eq!(
-        r.byte_marks.get(&mark).map(String::as_str),
-        Some("bytes-ns/web/tcp/http__10.244.1.5/8080")
+        r.endpoint_marks.get(&mark).map(String::as_str),
+        Some("ns/web/tcp/http__10.244.1.5/8080")
     );
-    assert_eq!(r.byte_marks.len(), 2);
-    assert!(r.counters.contains("connections-ns/web/tcp/http__10.244.1.5/8080"));
-    assert!(r.counters.contains("bytes-ns/web/tcp/http__10.244.2.5/8080"));
-    assert_eq!(r.counters.len(), 4);
-    let counting = format!("ct mark set {mark:#010x} counter name \"connections-ns/web/tcp/http__10.244.1.5/8080\"");
+    assert_eq!(r.endpoint_marks.len(), 2);
+    let counted: Vec<String> = r
+        .all_elements()
+        .filter(|e| e.key == format!("{mark:#010x}"))
+        .map(|e| format!("{} {}", e.map, e.body()))
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            format!("endpoint-connections {mark:#010x} comment \"ns/web/tcp/http__10.244.1.5/8080\""),
+            format!("endpoint-bytes {mark:#010x} comment \"ns/web/tcp/http__10.244.1.5/8080\""),
+        ]
+    );
+    let counting = format!("ct mark set {mark:#010x} ct mark @endpoint-connections");
     let rules = chain(&r, "endpoint-ns/web/tcp/http__10.244.1.5/8080");
     let at = rules.iter().position(|l| *l == counting).expect("the counting rule");
     assert!(at < rules.len() - 1, "counted before the DNAT, which ends the chain");
