@@ -3,6 +3,7 @@
 //! as it decides, on one event loop per core. A new table is swapped in atomically: requests in flight keep the table they
 //! started with, connections stay open, nothing reloads.
 
+mod headers;
 mod proxy;
 mod tls;
 mod upstream;

@@ -21,6 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use super::headers::{content_length, in_place_head, request_host, strip_hop_by_hop, upstream_headers};
 use super::upstream;
 use super::RouterHandle;
 use crate::decision::{cookie, Decision, Protocol, RequestView, Upstream};
@@ -29,18 +30,6 @@ use crate::decision::{cookie, Decision, Protocol, RequestView, Upstream};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Out = Response<BoxBody<Bytes, BoxError>>;
 type UpBody = BoxBody<Bytes, hyper::Error>;
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
 
 /// The server's side of proxying: the router, and pooled clients towards endpoints.
 pub struct Proxy {
@@ -355,87 +344,6 @@ fn failed(endpoint: SocketAddr, failure: Failure) -> Out {
     }
 }
 
-/// Whether `name` is a hop-by-hop header (RFC 9110 §7.6.1) or `Upgrade`.
-pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str()) || name == header::UPGRADE
-}
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-static X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
-
-/// The HTTP/1.1 request head for the in-place client: the same headers [`upstream_headers`]
-/// gives, written straight into bytes.
-fn in_place_head<B>(req: &Request<B>, up: &Upstream, peer: SocketAddr, host: &str, tls: bool) -> Vec<u8> {
-    let incoming = req.headers();
-    // Headers the Connection header names are hop-by-hop too (rare: computed only then).
-    let named: Vec<HeaderName> = incoming
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    let prefix = up.forwarded_prefix.as_deref().filter(|p| header_safe(p));
-    let skip = |name: &HeaderName| {
-        is_hop_by_hop(name)
-            || name == header::HOST
-            || name == X_FORWARDED_FOR
-            || name == X_REAL_IP
-            || name == X_FORWARDED_PROTO
-            || name == X_FORWARDED_HOST
-            || name == X_FORWARDED_PORT
-            || name == X_SCHEME
-            || (prefix.is_some() && name == X_FORWARDED_PREFIX)
-            || named.contains(name)
-    };
-    let original_host = incoming.get(header::HOST).map_or(host.as_bytes(), |v| v.as_bytes());
-    let upstream_host = up
-        .host
-        .as_deref()
-        .filter(|h| header_safe(h))
-        .map_or(original_host, str::as_bytes);
-    let client = peer.ip().to_string();
-    let forwarded_for = match incoming.get(&X_FORWARDED_FOR) {
-        Some(before) => [before.as_bytes(), b", ", client.as_bytes()].concat(),
-        None => client.clone().into_bytes(),
-    };
-    let (scheme, port): (&[u8], &[u8]) = if tls { (b"https", b"443") } else { (b"http", b"80") };
-    let request_id = (!incoming.contains_key(&X_REQUEST_ID)).then(|| format!("{:032x}", rand::random::<u128>()));
-    let mut extra: Vec<(&HeaderName, &[u8])> = vec![
-        (&X_FORWARDED_FOR, &forwarded_for),
-        (&X_REAL_IP, client.as_bytes()),
-        (&X_FORWARDED_PROTO, scheme),
-        (&X_FORWARDED_HOST, original_host),
-        (&X_FORWARDED_PORT, port),
-        (&X_SCHEME, scheme),
-    ];
-    if let Some(id) = &request_id {
-        extra.push((&X_REQUEST_ID, id.as_bytes()));
-    }
-    if let Some(p) = prefix {
-        extra.push((&X_FORWARDED_PREFIX, p.as_bytes()));
-    }
-    upstream::request_head(
-        req.method().as_str(),
-        &up.path_and_query,
-        upstream_host,
-        incoming,
-        skip,
-        &extra,
-    )
-}
-
-/// Whether `value` can be written into a header line as it is.
-fn header_safe(value: &str) -> bool {
-    !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
-}
-
 /// The affinity cookie's value for `endpoint`: a stable hash (FNV-1a) of its address, so it
 /// names the same endpoint on every node and across restarts without revealing the address.
 fn endpoint_token(endpoint: SocketAddr) -> String {
@@ -462,89 +370,6 @@ fn set_affinity_cookie(out: &mut Out, affinity: &crate::decision::Affinity, endp
     }
 }
 
-/// The host a request names: `Host`, else the URI's authority (HTTP/2), lowercase, no port.
-fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))?;
-    let without_port = match raw.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(']') || raw.starts_with('[') => {
-            h.trim_start_matches('[').trim_end_matches(']')
-        }
-        _ => raw,
-    };
-    Some(without_port.to_ascii_lowercase())
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers the Connection header names are hop-by-hop too.
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
-    for h in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
-        headers.remove(h);
-    }
-    headers.remove(header::UPGRADE);
-}
-
-/// The request headers towards the endpoint: hop-by-hop ones removed (kept for an upgrade),
-/// `Host` and the forwarded headers set.
-fn upstream_headers(
-    incoming: &HeaderMap,
-    up: &Upstream,
-    peer: SocketAddr,
-    host: &str,
-    tls: bool,
-    upgrade: bool,
-) -> HeaderMap {
-    let mut h = incoming.clone();
-    let upgrade_to = h.get(header::UPGRADE).cloned();
-    strip_hop_by_hop(&mut h);
-    if let (true, Some(u)) = (upgrade, upgrade_to) {
-        h.insert(header::UPGRADE, u);
-        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    }
-    let client = peer.ip().to_string();
-    let forwarded_for = match incoming.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(before) => format!("{before}, {client}"),
-        None => client.clone(),
-    };
-    let original_host = incoming
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| host.to_string());
-    let set = |h: &mut HeaderMap, name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(HeaderName::from_static(name), v);
-        }
-    };
-    set(&mut h, "host", up.host.as_deref().unwrap_or(&original_host));
-    set(&mut h, "x-forwarded-for", &forwarded_for);
-    set(&mut h, "x-real-ip", &client);
-    set(&mut h, "x-forwarded-proto", if tls { "https" } else { "http" });
-    set(&mut h, "x-forwarded-host", &original_host);
-    set(&mut h, "x-forwarded-port", if tls { "443" } else { "80" });
-    set(&mut h, "x-scheme", if tls { "https" } else { "http" });
-    if !h.contains_key("x-request-id") {
-        set(&mut h, "x-request-id", &format!("{:032x}", rand::random::<u128>()));
-    }
-    if let Some(prefix) = &up.forwarded_prefix {
-        set(&mut h, "x-forwarded-prefix", prefix);
-    }
-    h
-}
-
 /// A direct answer.
 fn respond(status: u16, headers: &[(String, String)], body: String) -> Out {
     let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
@@ -561,10 +386,6 @@ fn respond(status: u16, headers: &[(String, String)], body: String) -> Out {
 mod tests {
     use super::*;
 
-    fn host_of(h: &str) -> Option<String> {
-        request_host(&Request::builder().header("host", h).body(()).unwrap())
-    }
-
     #[test]
     fn an_affinity_token_is_stable_and_differs_per_endpoint() {
         let (a, b) = ("10.0.0.1:80".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
@@ -573,48 +394,5 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("x=1; INGRESSCOOKIE=abc"));
         assert_eq!(cookie(&h, "INGRESSCOOKIE"), Some("abc"));
-    }
-
-    #[test]
-    fn the_host_loses_its_port_and_case() {
-        assert_eq!(host_of("Example.COM:8080").as_deref(), Some("example.com"));
-        assert_eq!(host_of("example.com").as_deref(), Some("example.com"));
-        assert_eq!(host_of("[::1]:80").as_deref(), Some("::1"));
-    }
-
-    #[test]
-    fn forwarded_headers_append_the_client_and_hop_by_hop_ones_go() {
-        let mut incoming = HeaderMap::new();
-        incoming.insert("host", HeaderValue::from_static("a.example.com"));
-        incoming.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.5"));
-        incoming.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
-        incoming.insert("x-secret", HeaderValue::from_static("1"));
-        let up = Upstream {
-            endpoints: Vec::new().into(),
-            protocol: Protocol::Http,
-            path_and_query: "/".into(),
-            host: None,
-            forwarded_prefix: Some("/api".into()),
-            timeouts: Default::default(),
-            max_body: None,
-            affinity: None,
-            response_headers: vec![],
-            intercept_errors: vec![],
-            error_backend: None,
-        };
-        let h = upstream_headers(
-            &incoming,
-            &up,
-            "192.0.2.9:5000".parse().unwrap(),
-            "a.example.com",
-            true,
-            false,
-        );
-        assert_eq!(h["x-forwarded-for"], "203.0.113.5, 192.0.2.9");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-forwarded-prefix"], "/api");
-        assert_eq!(h["host"], "a.example.com");
-        assert_eq!(h["x-request-id"].len(), 32);
-        assert!(!h.contains_key("connection") && !h.contains_key("x-secret"));
     }
 }

@@ -86,6 +86,8 @@ pub enum UpstreamBody {
 /// A body still arriving on its connection.
 pub struct Streaming {
     conn: Option<Conn>,
+    /// Data decoded ahead while looking for the body's end.
+    pending: Option<Bytes>,
     framing: Framing,
     reusable: bool,
     pool: Arc<Pool>,
@@ -207,6 +209,15 @@ impl Framing {
 }
 
 impl Streaming {
+    /// The answer was read to its end: the connection goes back to the pool if it may.
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if self.reusable && conn.buf.is_empty() {
+                self.pool.put(self.endpoint, conn);
+            }
+        }
+    }
+
     /// Reads more into the buffer: Ok(false) at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Box<dyn std::error::Error + Send + Sync>>> {
         let Some(conn) = self.conn.as_mut() else {
@@ -237,19 +248,25 @@ impl Body for UpstreamBody {
             UpstreamBody::Whole(data) => return Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             UpstreamBody::Streaming(s) => s,
         };
+        if let Some(data) = s.pending.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
         loop {
             let Some(conn) = s.conn.as_mut() else {
                 return Poll::Ready(None);
             };
             if let Some(data) = decode(&mut s.framing, &mut conn.buf)? {
+                // Look past the data for the body's end: hyper stops asking once it has
+                // written a Content-Length's worth, and the connection goes back to the pool
+                // only when its answer has been read to the end.
+                s.pending = decode(&mut s.framing, &mut conn.buf)?;
+                if s.pending.is_none() && s.framing.done() {
+                    s.release();
+                }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             if s.framing.done() {
-                if let Some(conn) = s.conn.take() {
-                    if s.reusable && conn.buf.is_empty() {
-                        s.pool.put(s.endpoint, conn);
-                    }
-                }
+                s.release();
                 return Poll::Ready(None);
             }
             if !ready!(s.poll_fill(cx))? {
@@ -265,7 +282,7 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match self {
             UpstreamBody::Whole(data) => data.is_none(),
-            UpstreamBody::Streaming(_) => false,
+            UpstreamBody::Streaming(s) => s.conn.is_none() && s.pending.is_none(),
         }
     }
 
@@ -273,10 +290,7 @@ impl Body for UpstreamBody {
         match self {
             UpstreamBody::Whole(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             UpstreamBody::Streaming(s) => match s.framing {
-                Framing::Length(n) => {
-                    let buffered = s.conn.as_ref().map_or(0, |c| c.buf.len() as u64);
-                    SizeHint::with_exact(n.max(buffered))
-                }
+                Framing::Length(n) => SizeHint::with_exact(n + s.pending.as_ref().map_or(0, |p| p.len() as u64)),
                 _ => SizeHint::default(),
             },
         }
@@ -457,7 +471,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
                     reusable = false;
                 }
                 continue;
-            } else if super::proxy::is_hop_by_hop(&name) {
+            } else if super::headers::is_hop_by_hop(&name) {
                 continue;
             }
             let Ok(value) = HeaderValue::from_bytes(h.value) else {
@@ -516,6 +530,7 @@ fn answer(
             }
             _ => UpstreamBody::Streaming(Box::new(Streaming {
                 conn: Some(conn),
+                pending: None,
                 framing,
                 reusable,
                 pool: pool.clone(),
@@ -530,3 +545,6 @@ fn answer(
     *resp.headers_mut() = headers;
     resp
 }
+
+#[cfg(test)]
+mod tests;
