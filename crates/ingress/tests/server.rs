@@ -385,6 +385,50 @@ async fn requests_alternate_between_two_endpoints() {
     assert!(names.iter().all(|n| n == "one" || n == "two"), "{names:?}");
 }
 
+/// `/a...` to one list of endpoints, everything else to another.
+struct TwoServices(Fixed, Fixed);
+
+impl Router for TwoServices {
+    fn decide(&self, request: &RequestView<'_>) -> Decision {
+        match request.path.starts_with("/a") {
+            true => self.0.decide(request),
+            false => self.1.decide(request),
+        }
+    }
+
+    fn certificate(&self, _: &str) -> Option<(String, String)> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn each_service_keeps_its_own_turns_when_requests_interleave() {
+    let mut ups = Vec::new();
+    for name in ["a1", "a2", "b1", "b2"] {
+        ups.push(upstream(name, false).await);
+    }
+    let service = |endpoints: &[SocketAddr]| Fixed {
+        endpoints: endpoints.to_vec(),
+        protocol: Protocol::Http,
+        errors: None,
+    };
+    let router = TwoServices(service(&ups[..2]), service(&ups[2..]));
+    let (addr, _, _handle) = served(Arc::new(router)).await;
+    let mut client = keep_alive(addr).await;
+    // A then B, in strict alternation: one shared turn would send every A request to the
+    // same endpoint.
+    let mut a_names = Vec::new();
+    for _ in 0..4 {
+        let (_, body) = fetch(&mut client, "/a").await;
+        a_names.push(body.lines().next().unwrap_or("").to_string());
+        let (_, body) = fetch(&mut client, "/b").await;
+        assert!(body.starts_with("b1\n") || body.starts_with("b2\n"), "{body}");
+    }
+    for pair in a_names.windows(2) {
+        assert_ne!(pair[0], pair[1], "A's endpoints do not alternate: {a_names:?}");
+    }
+}
+
 #[tokio::test]
 async fn redirects_and_direct_answers_do_not_reach_the_endpoint() {
     let addr = ingress(Fixed {

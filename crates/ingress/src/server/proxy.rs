@@ -5,9 +5,10 @@
 //! endpoint (ingress-nginx's `proxy_next_upstream error`) when the request has no body to
 //! replay; when every endpoint refuses the answer is 502, and 504 when the upstream is too slow.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,7 +41,30 @@ pub struct Proxy {
     http2: Client<HttpConnector, UpBody>,
     /// For `backend-protocol: HTTPS` (an error if rustls refused the configuration).
     tls: Result<Arc<rustls::ClientConfig>, String>,
-    turn: AtomicUsize,
+    turns: Turns,
+}
+
+/// Round-robin turns per endpoint list (nginx keeps one per upstream block): requests for
+/// different Services interleaving must not make one Service's turns skip endpoints.
+#[derive(Default)]
+struct Turns(Mutex<HashMap<u64, usize>>);
+
+impl Turns {
+    /// The next turn for `endpoints` (the caller takes it modulo their number).
+    fn next(&self, endpoints: &[SocketAddr]) -> usize {
+        let mut hasher = std::hash::DefaultHasher::new();
+        endpoints.hash(&mut hasher);
+        let key = hasher.finish();
+        let mut turns = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Lists from tables long replaced are forgotten wholesale (rarely: 10,000 lists).
+        if turns.len() >= 10_000 && !turns.contains_key(&key) {
+            turns.clear();
+        }
+        let turn = turns.entry(key).or_insert(0);
+        let now = *turn;
+        *turn = now.wrapping_add(1);
+        now
+    }
 }
 
 /// Why an exchange with an endpoint failed.
@@ -76,7 +100,7 @@ impl Proxy {
             http1,
             http2,
             tls,
-            turn: AtomicUsize::new(0),
+            turns: Turns::default(),
         }
     }
 
@@ -184,10 +208,7 @@ impl Proxy {
             let token = cookie(headers, &a.cookie)?;
             up.endpoints.iter().position(|e| endpoint_token(*e) == token)
         });
-        (
-            sticky.unwrap_or_else(|| self.turn.fetch_add(1, Ordering::Relaxed)),
-            sticky,
-        )
+        (sticky.unwrap_or_else(|| self.turns.next(&up.endpoints)), sticky)
     }
 
     /// A GET or HEAD without body over the event loop's kept connections, the request head
@@ -278,7 +299,7 @@ impl Proxy {
     /// The default backend's page for an intercepted `status`, as ingress-nginx asks for it.
     async fn error_page(&self, up: &Upstream, status: u16, accept: Option<HeaderValue>) -> Option<Out> {
         let backend = up.error_backend.as_ref().filter(|b| !b.is_empty())?;
-        let endpoint = backend[self.turn.fetch_add(1, Ordering::Relaxed) % backend.len()];
+        let endpoint = backend[self.turns.next(backend) % backend.len()];
         let mut req = Request::new(Empty::new().map_err(|never| match never {}).boxed());
         *req.uri_mut() = format!("http://{endpoint}{}", up.path_and_query).parse().ok()?;
         let h = req.headers_mut();
