@@ -568,3 +568,29 @@ async fn a_table_swapped_under_kept_connections_fails_no_request() {
         assert_eq!((status, body.lines().next()), (200, Some("two")), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_streamed_body_is_read_first_refused_over_the_limit_and_replayed_under_it() {
+    let up = upstream("alive", false).await;
+    let addr = ingress(Fixed {
+        endpoints: vec![closed_port(), up],
+        protocol: Protocol::Http,
+        errors: None,
+    })
+    .await;
+    let chunked = |body: &str| {
+        format!(
+            "POST /upload HTTP/1.1\r\nHost: web.example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    // 17 bytes in chunks against a limit of 16: refused without an endpoint answering.
+    let answer = raw(addr, &chunked("01234567890123456")).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // Under the limit it is forwarded whole, with its length, even past a refusing endpoint.
+    for _ in 0..4 {
+        let answer = raw(addr, &chunked("0123456789")).await;
+        assert!(answer.contains("alive\nPOST /upload"), "{answer}");
+        assert!(answer.contains("content-length: 10\n"), "{answer}");
+    }
+}

@@ -150,9 +150,27 @@ impl Proxy {
             return self.forward_in_place(req, up, peer, host, tls).await;
         }
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-        let (parts, body) = req.into_parts();
+        let (parts, incoming) = req.into_parts();
+        let mut body = Some(incoming);
+        // A body of unknown length under a limit is read first, as nginx buffers request
+        // bodies: over the limit is 413 before any endpoint is asked, and the request can be
+        // replayed on the next endpoint.
+        let mut buffered = None;
+        if let (Some(max), false, None) = (up.max_body, replayable || upgrade, content_length(&parts.headers)) {
+            let limit = usize::try_from(max).unwrap_or(usize::MAX);
+            let Some(whole) = body.take() else {
+                return respond(500, &[], "500 Internal Server Error\n".into());
+            };
+            match http_body_util::Limited::new(whole, limit).collect().await {
+                Ok(all) => buffered = Some(all.to_bytes()),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return respond(413, &[], "413 Request Entity Too Large\n".into())
+                }
+                Err(_) => return respond(400, &[], "400 Bad Request\n".into()),
+            }
+        }
+        let replayable = replayable || buffered.is_some();
         let headers = upstream_headers(&parts.headers, &up, peer, host, tls, upgrade);
-        let mut body = Some(body);
         let n = up.endpoints.len();
         let (first, sticky) = self.first_endpoint(&up, &parts.headers);
         let attempts = if replayable { n } else { 1 };
@@ -166,8 +184,9 @@ impl Proxy {
             let Ok(uri) = uri.parse::<Uri>() else {
                 return respond(400, &[], "400 Bad Request\n".into());
             };
-            let upstream_body: UpBody = match (replayable, body.take()) {
-                (false, Some(b)) => b.boxed(),
+            let upstream_body: UpBody = match (&buffered, replayable, body.take()) {
+                (Some(all), _, _) => Full::new(all.clone()).map_err(|never| match never {}).boxed(),
+                (None, false, Some(b)) => b.boxed(),
                 _ => Empty::new().map_err(|never| match never {}).boxed(),
             };
             let mut outgoing = Request::new(upstream_body);
