@@ -191,3 +191,44 @@ async fn head_waits_for_no_body_and_connection_close_is_not_kept() {
     );
     assert!(heads[0].contains("x-forwarded-for: 127.0.0.1\r\n"), "{}", heads[0]);
 }
+
+#[tokio::test]
+async fn shutdown_stops_listening_and_lets_a_request_in_flight_finish() {
+    // An endpoint that tells when it has a request and answers only when released.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = listener.local_addr().unwrap();
+    let (got, mut got_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = stream.read(&mut buf).await.unwrap();
+        got.send(()).await.unwrap();
+        let _ = released.await;
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+            .await
+            .unwrap();
+    });
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = RouterHandle::new(Arc::new(To(endpoint)));
+    let server = tokio::spawn(serve(http, https, handle, async move {
+        let _ = stopped.await;
+    }));
+    let mut c = client(addr).await;
+    let in_flight = tokio::spawn(async move { send(&mut c, "GET", "/slow").await });
+    got_rx.recv().await.unwrap();
+    stop.send(()).unwrap();
+    // Once every event loop has stopped, the port refuses new connections...
+    while TcpStream::connect(addr).await.is_ok() {
+        tokio::task::yield_now().await;
+    }
+    // ...while the request already in flight still gets its answer.
+    release.send(()).unwrap();
+    let (head, body) = in_flight.await.unwrap();
+    assert_eq!((head.status.as_u16(), &body[..]), (200, &b"late"[..]));
+    server.await.unwrap().unwrap();
+}

@@ -1,7 +1,7 @@
 //! The HTTP(S) server on a node's ports 80 and 443: HTTP/1.1 and HTTP/2 (by ALPN on TLS, by the
 //! connection preface on plain HTTP), each request routed by the current table and carried out
-//! as it decides, on one event loop per core. A new table is swapped in atomically: requests in flight keep the table they
-//! started with, connections stay open, nothing reloads.
+//! as it decides, on one event loop per core. A new table is swapped in atomically: requests in
+//! flight keep the table they started with, connections stay open, nothing reloads.
 
 mod headers;
 mod proxy;
@@ -49,8 +49,8 @@ impl RouterHandle {
     }
 }
 
-/// Serve plain HTTP on `http` and TLS on `https` until `shutdown`, which also closes the
-/// connections still open.
+/// Serve plain HTTP on `http` and TLS on `https` until `shutdown`; then the ports close and
+/// open connections finish the requests they have (at most 5 s) and close.
 ///
 /// Like nginx's workers, the server runs one single-threaded event loop per core, each
 /// accepting from the same listening sockets with a connection pool of its own: a request, its
@@ -85,6 +85,8 @@ pub async fn serve(
                 })?;
         threads.push(thread);
     }
+    // Only the event loops hold the listening sockets, so the port closes when they stop.
+    drop((http, https));
     shutdown.await;
     let _ = stop.send(true);
     tokio::task::spawn_blocking(move || {
@@ -100,7 +102,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// One event loop: accept on both listeners until `until`, each connection a local task.
+/// How long connections may finish their requests after shutdown (nginx's
+/// `worker_shutdown_timeout` is unset by default: it waits for them all; a node agent stopping
+/// cannot wait that long).
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One event loop: accept on both listeners until `until`, each connection a local task; then
+/// stop listening, tell the connections to finish (hyper answers requests in flight, then
+/// closes) and wait for them, at most [`DRAIN_FOR`].
 async fn accept_loop(
     http: TcpListener,
     https: TcpListener,
@@ -109,32 +118,51 @@ async fn accept_loop(
     until: impl Future<Output = ()>,
 ) {
     let proxy = Arc::new(proxy::Proxy::new(handle));
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    // Every connection task holds a sender: when recv sees none left, all have ended.
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(until);
     loop {
         tokio::select! {
-            _ = &mut until => return,
+            _ = &mut until => break,
             accepted = http.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, peer, None, proxy.clone()));
+                let conn = serve_connection(stream, peer, None, proxy.clone(), draining.clone());
+                let open = open.clone();
+                tokio::spawn(async move {
+                    conn.await;
+                    drop(open);
+                });
             }
             accepted = https.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                let (acceptor, proxy) = (acceptor.clone(), proxy.clone());
+                let (acceptor, proxy, draining, open) = (acceptor.clone(), proxy.clone(), draining.clone(), open.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else { return };
                     let sni = tls.get_ref().1.server_name().map(str::to_ascii_lowercase).unwrap_or_default();
-                    serve_connection(tls, peer, Some(sni), proxy).await;
+                    serve_connection(tls, peer, Some(sni), proxy, draining).await;
+                    drop(open);
                 });
             }
         }
     }
+    drop((http, https));
+    let _ = drain.send(true);
+    drop(open);
+    let _ = tokio::time::timeout(DRAIN_FOR, all_closed.recv()).await;
 }
 
-/// One client connection; `sni` is Some on TLS connections.
-async fn serve_connection<I>(io: I, peer: SocketAddr, sni: Option<String>, proxy: Arc<proxy::Proxy>)
-where
+/// One client connection; `sni` is Some on TLS connections. When `draining` turns true the
+/// connection finishes the requests it has and closes.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    sni: Option<String>,
+    proxy: Arc<proxy::Proxy>,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let sni: Arc<Option<String>> = Arc::new(sni);
@@ -143,5 +171,12 @@ where
         async move { Ok::<_, Infallible>(proxy.handle(req, peer, sni.as_ref().as_deref()).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let _ = builder.serve_connection_with_upgrades(TokioIo::new(io), service).await;
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = draining.wait_for(|d| *d) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
