@@ -118,6 +118,15 @@ async fn accept_loop(
     until: impl Future<Output = ()>,
 ) {
     let proxy = Arc::new(proxy::Proxy::new(handle));
+    // Tokio wakes its own event loop (an eventfd write, then an epoll_wait that returns at
+    // once) whenever a timer is set earlier than every pending one, or with none pending,
+    // which per-request timeouts did about every third request. A timer always due within a
+    // quarter second makes every request's (seconds away) later than it.
+    let sentinel = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    });
     let (drain, draining) = tokio::sync::watch::channel(false);
     // Every connection task holds a sender: when recv sees none left, all have ended.
     let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
@@ -152,6 +161,7 @@ async fn accept_loop(
     let _ = drain.send(true);
     drop(open);
     let _ = tokio::time::timeout(DRAIN_FOR, all_closed.recv()).await;
+    sentinel.abort();
 }
 
 /// One client connection; `sni` is Some on TLS connections. When `draining` turns true the
