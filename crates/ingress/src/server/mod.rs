@@ -178,7 +178,9 @@ async fn serve_connection<I>(
     let sni: Arc<Option<String>> = Arc::new(sni);
     let service = service_fn(move |req: Request<Incoming>| {
         let (proxy, sni) = (proxy.clone(), sni.clone());
-        async move { Ok::<_, Infallible>(proxy.handle(req, peer, sni.as_ref().as_deref()).await) }
+        // Boxed at once: hyper moves the future a few times on its way into a task (HTTP/2 spawns
+        // one per stream), and a pointer moves cheaper than the whole state machine.
+        Box::pin(async move { Ok::<_, Infallible>(proxy.handle(req, peer, sni.as_ref().as_deref()).await) })
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

@@ -132,7 +132,7 @@ impl Proxy {
         }
     }
 
-    async fn forward(&self, mut req: Request<Incoming>, up: Upstream, peer: SocketAddr, host: &str, tls: bool) -> Out {
+    async fn forward(&self, req: Request<Incoming>, up: Upstream, peer: SocketAddr, host: &str, tls: bool) -> Out {
         if let (Some(max), Some(len)) = (up.max_body, content_length(req.headers())) {
             if len > max {
                 return respond(413, &[], "413 Request Entity Too Large\n".into());
@@ -149,6 +149,23 @@ impl Proxy {
         if in_place {
             return self.forward_in_place(req, up, peer, host, tls).await;
         }
+        // Boxed: the rarer path's state (hyper's client, TLS) would otherwise make every
+        // request's future kilobytes larger, and HTTP/2 moves each stream's future once.
+        Box::pin(self.forward_by_hyper(req, up, peer, host, tls, upgrade, replayable)).await
+    }
+
+    /// Anything but a GET or HEAD without body to a plain endpoint: over hyper's clients.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_by_hyper(
+        &self,
+        mut req: Request<Incoming>,
+        up: Upstream,
+        peer: SocketAddr,
+        host: &str,
+        tls: bool,
+        upgrade: bool,
+        replayable: bool,
+    ) -> Out {
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (parts, incoming) = req.into_parts();
         let mut body = Some(incoming);
@@ -345,7 +362,7 @@ impl Proxy {
     {
         let status = resp.status().as_u16();
         if up.intercept_errors.contains(&status) {
-            if let Some(page) = self.error_page(up, status, accept).await {
+            if let Some(page) = Box::pin(self.error_page(up, status, accept)).await {
                 return page;
             }
             let reason = resp.status().canonical_reason().unwrap_or("");
