@@ -12,17 +12,17 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use podway_ingress::server::{serve, RouterHandle};
 use podway_ingress::{Decision, Protocol, RequestView, Router, Upstream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Everything to one endpoint.
-struct To(SocketAddr);
+/// Everything to one endpoint, over plain HTTP or (with `true`) HTTPS.
+struct To(SocketAddr, bool);
 
 impl Router for To {
     fn decide(&self, request: &RequestView<'_>) -> Decision {
         Decision::Proxy(Box::new(Upstream {
             endpoints: vec![self.0].into(),
-            protocol: Protocol::Http,
+            protocol: if self.1 { Protocol::Https } else { Protocol::Http },
             path_and_query: request.path.to_string(),
             host: None,
             forwarded_prefix: None,
@@ -50,43 +50,32 @@ struct Seen {
 /// An endpoint answering the n-th request on any connection with `answers[n % len]` (each a
 /// list of writes); with `close_after`, it closes each connection after that many answers.
 async fn scripted(answers: Vec<Vec<Vec<u8>>>, close_after: Option<usize>) -> (SocketAddr, Arc<Seen>) {
+    scripted_with(answers, close_after, None).await
+}
+
+/// [`scripted`], over TLS with `tls` (a fresh self-signed certificate).
+async fn scripted_with(
+    answers: Vec<Vec<Vec<u8>>>,
+    close_after: Option<usize>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let (answers, counter) = (Arc::new(answers), Arc::new(AtomicUsize::new(0)));
     let s = seen.clone();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
+        while let Ok((stream, _)) = listener.accept().await {
             s.connections.fetch_add(1, Ordering::SeqCst);
-            let (s, answers, counter) = (s.clone(), answers.clone(), counter.clone());
+            let (s, answers, counter, tls) = (s.clone(), answers.clone(), counter.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut served = 0;
-                let mut buf = Vec::new();
-                loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let mut chunk = [0u8; 4096];
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            answer_on(stream, &s, &answers, &counter, close_after).await;
                         }
                     }
-                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    let head: Vec<u8> = buf.drain(..end).collect();
-                    s.heads
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into_owned());
-                    let n = counter.fetch_add(1, Ordering::SeqCst);
-                    for write in &answers[n % answers.len()] {
-                        if stream.write_all(write).await.is_err() {
-                            return;
-                        }
-                        let _ = stream.flush().await;
-                    }
-                    served += 1;
-                    if close_after == Some(served) {
-                        return;
-                    }
+                    None => answer_on(stream, &s, &answers, &counter, close_after).await,
                 }
             });
         }
@@ -94,14 +83,56 @@ async fn scripted(answers: Vec<Vec<Vec<u8>>>, close_after: Option<usize>) -> (So
     (addr, seen)
 }
 
+/// One scripted endpoint connection: reads request heads and writes the answers in turn.
+async fn answer_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    seen: &Seen,
+    answers: &[Vec<Vec<u8>>],
+    counter: &AtomicUsize,
+    close_after: Option<usize>,
+) {
+    let mut served = 0;
+    let mut buf = Vec::new();
+    loop {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head: Vec<u8> = buf.drain(..end).collect();
+        seen.heads
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&head).into_owned());
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        for write in &answers[n % answers.len()] {
+            if stream.write_all(write).await.is_err() {
+                return;
+            }
+            let _ = stream.flush().await;
+        }
+        served += 1;
+        if close_after == Some(served) {
+            return;
+        }
+    }
+}
+
 async fn ingress(endpoint: SocketAddr) -> SocketAddr {
+    ingress_to(To(endpoint, false)).await
+}
+
+async fn ingress_to(router: To) -> SocketAddr {
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = http.local_addr().unwrap();
     tokio::spawn(serve(
         http,
         https,
-        RouterHandle::new(Arc::new(To(endpoint))),
+        RouterHandle::new(Arc::new(router)),
         std::future::pending(),
     ));
     addr
@@ -214,7 +245,7 @@ async fn shutdown_stops_listening_and_lets_a_request_in_flight_finish() {
     let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = http.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = RouterHandle::new(Arc::new(To(endpoint)));
+    let handle = RouterHandle::new(Arc::new(To(endpoint, false)));
     let server = tokio::spawn(serve(http, https, handle, async move {
         let _ = stopped.await;
     }));
@@ -231,4 +262,25 @@ async fn shutdown_stops_listening_and_lets_a_request_in_flight_finish() {
     let (head, body) = in_flight.await.unwrap();
     assert_eq!((head.status.as_u16(), &body[..]), (200, &b"late"[..]));
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_https_endpoint_is_spoken_to_over_tls_on_a_kept_connection() {
+    let key = rcgen::generate_simple_self_signed(vec!["endpoint.local".into()]).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![key.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (endpoint, seen) = scripted_with(vec![ok("one"), ok("two")], None, Some(acceptor)).await;
+    let mut c = client(ingress_to(To(endpoint, true)).await).await;
+    assert_eq!(&send(&mut c, "GET", "/").await.1[..], b"one");
+    assert_eq!(&send(&mut c, "GET", "/").await.1[..], b"two");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    assert!(seen.heads.lock().unwrap()[1].contains("x-forwarded-for: 127.0.0.1\r\n"));
 }

@@ -140,9 +140,9 @@ impl Proxy {
         }
         let upgrade = req.headers().contains_key(header::UPGRADE);
         let replayable = req.body().is_end_stream();
-        // GET and HEAD without a body or upgrade to a plain endpoint (nearly every request)
+        // GET and HEAD without a body or upgrade to an HTTP(S) endpoint (nearly every request)
         // go over the in-place client; the rest over hyper's.
-        let in_place = up.protocol == Protocol::Http
+        let in_place = (up.protocol == Protocol::Http || up.protocol == Protocol::Https && self.tls.is_ok())
             && !upgrade
             && replayable
             && (req.method() == http::Method::GET || req.method() == http::Method::HEAD);
@@ -154,7 +154,8 @@ impl Proxy {
         Box::pin(self.forward_by_hyper(req, up, peer, host, tls, upgrade, replayable)).await
     }
 
-    /// Anything but a GET or HEAD without body to a plain endpoint: over hyper's clients.
+    /// Anything but a GET or HEAD without body to an HTTP(S) endpoint: over hyper's clients
+    /// (a TLS connection per request for HTTPS endpoints).
     #[allow(clippy::too_many_arguments)]
     async fn forward_by_hyper(
         &self,
@@ -263,9 +264,14 @@ impl Proxy {
         let (first, sticky) = self.first_endpoint(&up, req.headers());
         for attempt in 0..n {
             let endpoint = up.endpoints[(first + attempt) % n];
+            let tls = match up.protocol {
+                Protocol::Https => self.tls.as_ref().ok(),
+                _ => None,
+            };
             let sent = upstream::exchange(
                 &self.pool,
                 endpoint,
+                tls,
                 &head,
                 head_request,
                 up.timeouts.connect,

@@ -1,7 +1,7 @@
-//! HTTP/1.1 to plain-HTTP endpoints, driven inside the request's own task: the request head is
+//! HTTP/1.1 to endpoints (plain or TLS), driven inside the request's own task: the request head is
 //! written straight from the client's headers into one buffer, the answer's head is parsed
 //! from the first read, and a body that arrived with it is handed on whole. Connections are
-//! kept per endpoint in the event loop's pool (nginx's upstream `keepalive`).
+//! kept per endpoint in the event loop's pool (nginx's upstream `keepalive`), TLS ones too.
 //!
 //! hyper's pooled client does the same through a connection task of its own and a channel
 //! hop per request; doing it in place saves that, the header map copies and most
@@ -20,7 +20,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+
+mod io;
+use io::Io;
 
 use super::proxy::Failure;
 
@@ -36,7 +38,7 @@ const MAX_HEADERS: usize = 100;
 
 /// One kept connection and the bytes read past the last answer (none, when it was reusable).
 struct Conn {
-    io: TcpStream,
+    io: Io,
     buf: BytesMut,
     since: Instant,
 }
@@ -44,13 +46,14 @@ struct Conn {
 /// Idle connections per endpoint, for one event loop.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<HashMap<SocketAddr, Vec<Conn>>>,
+    /// By address and whether over TLS.
+    idle: Mutex<HashMap<(SocketAddr, bool), Vec<Conn>>>,
 }
 
 impl Pool {
-    fn take(&self, endpoint: SocketAddr) -> Option<Conn> {
+    fn take(&self, endpoint: SocketAddr, tls: bool) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(&endpoint)?;
+        let list = idle.get_mut(&(endpoint, tls))?;
         // The most recent first; older ones behind it are older still.
         while let Some(c) = list.pop() {
             if c.since.elapsed() < IDLE_FOR {
@@ -68,7 +71,7 @@ impl Pool {
         if idle.len() > 4096 {
             idle.retain(|_, l| l.last().is_some_and(|c| c.since.elapsed() < IDLE_FOR));
         }
-        let list = idle.entry(endpoint).or_default();
+        let list = idle.entry((endpoint, conn.io.is_tls())).or_default();
         if list.len() < IDLE_PER_ENDPOINT {
             list.push(conn);
         }
@@ -334,29 +337,26 @@ fn line(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     head.extend_from_slice(b"\r\n");
 }
 
-/// Sends `head` (a request without body) to `endpoint` over a kept connection or a new one and
-/// reads the answer's head. A kept connection the endpoint closed meanwhile is replaced by a
-/// new one once, as nginx does with its cached upstream connections.
+/// Sends `head` (a request without body) to `endpoint` (over TLS with `tls`) on a kept
+/// connection or a new one and reads the answer's head. A kept connection the endpoint closed
+/// meanwhile is replaced by a new one once, as nginx does with its cached upstream connections.
+#[allow(clippy::too_many_arguments)]
 pub async fn exchange(
     pool: &Arc<Pool>,
     endpoint: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     head: &[u8],
     head_request: bool,
     connect_timeout: Duration,
     read_timeout: Duration,
 ) -> Result<Response<UpstreamBody>, Failure> {
-    let mut kept = pool.take(endpoint);
+    let mut kept = pool.take(endpoint, tls.is_some());
     loop {
         let reused = kept.is_some();
         let mut conn = match kept.take() {
             Some(c) => c,
             None => {
-                let io = match tokio::time::timeout(connect_timeout, TcpStream::connect(endpoint)).await {
-                    Ok(Ok(io)) => io,
-                    Ok(Err(e)) => return Err(Failure::Connect(e.to_string())),
-                    Err(_) => return Err(Failure::Connect("connect timed out".into())),
-                };
-                let _ = io.set_nodelay(true);
+                let io = io::connect(endpoint, tls, connect_timeout).await?;
                 Conn {
                     io,
                     buf: BytesMut::with_capacity(8 * 1024),
@@ -364,7 +364,12 @@ pub async fn exchange(
                 }
             }
         };
-        if let Err(e) = conn.io.write_all(head).await {
+        // Flushed for TLS, whose records may wait in its buffer; a no-op on plain TCP.
+        let written = match conn.io.write_all(head).await {
+            Ok(()) => conn.io.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             if reused {
                 continue;
             }
