@@ -50,6 +50,7 @@ pub fn in_place_head<B>(req: &Request<B>, up: &Upstream, peer: SocketAddr, host:
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
     let prefix = up.forwarded_prefix.as_deref().filter(|p| header_safe(p));
+    let cookies = joined_cookies(incoming);
     let skip = |name: &HeaderName| {
         is_hop_by_hop(name)
             || name == header::HOST
@@ -60,6 +61,7 @@ pub fn in_place_head<B>(req: &Request<B>, up: &Upstream, peer: SocketAddr, host:
             || name == X_FORWARDED_PORT
             || name == X_SCHEME
             || (prefix.is_some() && name == X_FORWARDED_PREFIX)
+            || (cookies.is_some() && name == header::COOKIE)
             || named.contains(name)
     };
     let original_host = incoming.get(header::HOST).map_or(host.as_bytes(), |v| v.as_bytes());
@@ -89,6 +91,9 @@ pub fn in_place_head<B>(req: &Request<B>, up: &Upstream, peer: SocketAddr, host:
     if let Some(p) = prefix {
         extra.push((&X_FORWARDED_PREFIX, p.as_bytes()));
     }
+    if let Some(c) = &cookies {
+        extra.push((&header::COOKIE, c));
+    }
     upstream::request_head(
         req.method().as_str(),
         &up.path_and_query,
@@ -97,6 +102,21 @@ pub fn in_place_head<B>(req: &Request<B>, up: &Upstream, peer: SocketAddr, host:
         skip,
         &extra,
     )
+}
+
+/// Several `Cookie` fields as the one HTTP/1.1 allows, joined by "; " (HTTP/2 clients send a
+/// field per cookie; RFC 9113 §8.2.3); None when there are fewer than two.
+fn joined_cookies(incoming: &HeaderMap) -> Option<Vec<u8>> {
+    let mut all = incoming.get_all(header::COOKIE).iter();
+    let first = all.next()?;
+    let mut rest = all.peekable();
+    rest.peek()?;
+    let mut joined = first.as_bytes().to_vec();
+    for c in rest {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(c.as_bytes());
+    }
+    Some(joined)
 }
 
 /// Whether `value` can be written into a header line as it is.
@@ -186,6 +206,9 @@ pub fn upstream_headers(
     if let Some(prefix) = &up.forwarded_prefix {
         set(&mut h, "x-forwarded-prefix", prefix);
     }
+    if let Some(joined) = joined_cookies(incoming).and_then(|c| HeaderValue::from_bytes(&c).ok()) {
+        h.insert(header::COOKIE, joined);
+    }
     h
 }
 
@@ -239,5 +262,33 @@ mod tests {
         assert_eq!(h["host"], "a.example.com");
         assert_eq!(h["x-request-id"].len(), 32);
         assert!(!h.contains_key("connection") && !h.contains_key("x-secret"));
+    }
+
+    #[test]
+    fn cookies_sent_as_several_fields_reach_the_endpoint_as_one() {
+        let mut incoming = HeaderMap::new();
+        incoming.append("cookie", HeaderValue::from_static("a=1"));
+        incoming.append("cookie", HeaderValue::from_static("b=2"));
+        let up = Upstream {
+            endpoints: Vec::new().into(),
+            protocol: Protocol::Http,
+            path_and_query: "/".into(),
+            host: None,
+            forwarded_prefix: None,
+            timeouts: Default::default(),
+            max_body: None,
+            affinity: None,
+            response_headers: vec![],
+            intercept_errors: vec![],
+            error_backend: None,
+        };
+        let peer = "192.0.2.9:5000".parse().unwrap();
+        let h = upstream_headers(&incoming, &up, peer, "a.example.com", false, false);
+        assert_eq!(h.get_all("cookie").iter().collect::<Vec<_>>(), ["a=1; b=2"]);
+        let mut req = Request::new(());
+        *req.headers_mut() = incoming;
+        let head = String::from_utf8(in_place_head(&req, &up, peer, "a.example.com", false)).unwrap();
+        assert_eq!(head.matches("cookie: ").count(), 1, "{head}");
+        assert!(head.contains("\r\ncookie: a=1; b=2\r\n"), "{head}");
     }
 }
