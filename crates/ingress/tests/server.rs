@@ -503,6 +503,11 @@ async fn tls_serves_the_certificate_sni_names_and_speaks_http2_by_alpn() {
         fake != ders[0] && fake != ders[1],
         "an unknown name got an Ingress certificate"
     );
+    let subject = b"Kubernetes Ingress Controller Fake Certificate";
+    assert!(
+        fake.windows(subject.len()).any(|w| w == subject),
+        "not ingress-nginx's default subject"
+    );
 
     let s = tls_connect(tls_addr, "b.example.com").await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));

@@ -27,8 +27,8 @@ pub struct SniResolver {
 impl SniResolver {
     /// A resolver over `handle`'s tables, with a fresh self-signed default certificate.
     pub fn new(handle: RouterHandle, provider: Arc<CryptoProvider>) -> anyhow::Result<SniResolver> {
-        let fake = rcgen::generate_simple_self_signed(vec!["ingress.local".to_string()])?;
-        let fallback = certified(&provider, &fake.cert.pem(), &fake.signing_key.serialize_pem())?;
+        let (chain, key) = fake_certificate()?;
+        let fallback = certified(&provider, &chain, &key)?;
         Ok(SniResolver {
             handle,
             provider,
@@ -65,6 +65,23 @@ impl ResolvesServerCert for SniResolver {
         let found = hello.server_name().and_then(|name| self.lookup(name));
         Some(found.unwrap_or_else(|| self.fallback.clone()))
     }
+}
+
+/// The default certificate (PEM chain and key): self-signed for `ingress.local` with
+/// ingress-nginx's subject, `O=Acme Co, CN=Kubernetes Ingress Controller Fake Certificate`, so
+/// tools that recognise that default recognise this one.
+fn fake_certificate() -> anyhow::Result<(String, String)> {
+    let mut params = rcgen::CertificateParams::new(vec!["ingress.local".to_string()])?;
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(rcgen::DnType::OrganizationName, "Acme Co");
+    name.push(
+        rcgen::DnType::CommonName,
+        "Kubernetes Ingress Controller Fake Certificate",
+    );
+    params.distinguished_name = name;
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// A PEM chain and key as rustls serves them.
