@@ -135,7 +135,13 @@ async fn accept_loop(
         tokio::select! {
             _ = &mut until => break,
             accepted = http.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let conn = serve_connection(stream, peer, None, proxy.clone(), draining.clone());
                 let open = open.clone();
@@ -145,7 +151,13 @@ async fn accept_loop(
                 });
             }
             accepted = https.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let (acceptor, proxy, draining, open) = (acceptor.clone(), proxy.clone(), draining.clone(), open.clone());
                 tokio::spawn(async move {
@@ -162,6 +174,17 @@ async fn accept_loop(
     drop(open);
     let _ = tokio::time::timeout(DRAIN_FOR, all_closed.recv()).await;
     sentinel.abort();
+}
+
+/// After a failed accept: a client that gave up first is nothing; anything else (out of file
+/// descriptors or memory) would fail again at once, so the loop pauses a moment instead of
+/// spinning, as nginx stops accepting for a while.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+    if !matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) {
+        tracing::warn!("the Ingress server cannot accept connections: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// One client connection; `sni` is Some on TLS connections. When `draining` turns true the
