@@ -124,16 +124,7 @@ async fn upstream(name: &'static str, tls: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tls.then(|| {
-        let key = rcgen::generate_simple_self_signed(vec!["upstream.local".into()]).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![key.cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-            )
-            .unwrap();
+        let config = podway_tls::self_signed_server_config(vec!["upstream.local".to_string()]).unwrap();
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     });
     tokio::spawn(async move {

@@ -266,16 +266,7 @@ async fn shutdown_stops_listening_and_lets_a_request_in_flight_finish() {
 
 #[tokio::test]
 async fn an_https_endpoint_is_spoken_to_over_tls_on_a_kept_connection() {
-    let key = rcgen::generate_simple_self_signed(vec!["endpoint.local".into()]).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![key.cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-        )
-        .unwrap();
+    let config = podway_tls::self_signed_server_config(vec!["endpoint.local".to_string()]).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let (endpoint, seen) = scripted_with(vec![ok("one"), ok("two")], None, Some(acceptor)).await;
     let mut c = client(ingress_to(To(endpoint, true)).await).await;

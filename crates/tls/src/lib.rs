@@ -64,6 +64,22 @@ pub fn accept_any_client_config() -> Result<ClientConfig, rustls::Error> {
         .with_no_client_auth())
 }
 
+/// A server configuration with a fresh self-signed certificate for `names` (ring, safe default
+/// versions, no client certificates): for servers whose clients do not check certificates, and
+/// for tests standing up such servers.
+pub fn self_signed_server_config(
+    names: Vec<String>,
+) -> Result<rustls::ServerConfig, Box<dyn std::error::Error + Send + Sync>> {
+    let key = rcgen::generate_simple_self_signed(names)?;
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+    Ok(
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(vec![key.cert.der().clone()], der)?,
+    )
+}
+
 /// The name to present for `host`: an IP address sends no SNI (as Go's TLS client does), a
 /// DNS name is sent as is.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, InvalidDnsNameError> {

@@ -294,17 +294,7 @@ async fn http_get_action_resolves_a_named_port_on_the_pod_ip_with_a_header() {
 
 #[tokio::test]
 async fn https_accepts_a_self_signed_certificate() {
-    let key = rcgen::generate_simple_self_signed(vec!["pod.local".to_string()]).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![key.cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-        )
-        .unwrap();
+    let config = podway_tls::self_signed_server_config(vec!["pod.local".to_string()]).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let server = Server::start_with(
         |_, _| reply("200 OK", "", "secure"),
